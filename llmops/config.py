@@ -1,0 +1,46 @@
+"""Where llmops keeps its state and finds its inputs, read from the environment (DESIGN.md)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and URLs of one llmops installation; every field has a working local default."""
+
+    home: Path
+    docs_dir: Path
+    prompts_dir: Path
+    database_url: str
+    lancedb_uri: str
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(os.environ.get("LLMOPS_HOME") or ".llmops").resolve()
+        return cls(
+            home=home,
+            docs_dir=Path(os.environ.get("LLMOPS_DOCS_DIR") or "corpus").resolve(),
+            prompts_dir=Path(os.environ.get("LLMOPS_PROMPTS_DIR") or "prompts").resolve(),
+            database_url=os.environ.get("LLMOPS_DATABASE_URL") or f"sqlite:///{home / 'llmops.db'}",
+            lancedb_uri=os.environ.get("LLMOPS_LANCEDB_URI") or str(home / "lancedb"),
+        )
+
+    def prepare_dagster_home(self) -> Path:
+        """Point DAGSTER_HOME at `$LLMOPS_HOME/dagster`, holding the project's `dagster.yaml`."""
+        target = self.dagster_home / "dagster.yaml"
+        source = PROJECT_ROOT / "dagster.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, target)
+        os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+        return self.dagster_home

@@ -1,0 +1,184 @@
+"""The `llmops` command line.
+
+Every command takes `--json` and then prints exactly one JSON object on stdout (JSONL for
+`search --batch`). Bad input exits 2 with one line on stderr naming it; with `--json` the same
+message is also printed as `{"error": …}` on stdout.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from pydantic import BaseModel, Field
+
+from llmops.config import Settings
+from llmops.errors import InputError, LlmopsError
+from llmops.jsonl import read_jsonl
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+class RunFailedError(Exception):
+    """A Dagster run did not succeed; not the user's input but worth a one-line message."""
+
+
+def _emit(payload: dict, as_json: bool, human: str) -> None:
+    click.echo(json.dumps(payload, ensure_ascii=False) if as_json else human)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="llmops")
+def cli() -> None:
+    """Operate a retrieval-augmented assistant as versioned Dagster assets."""
+
+
+@cli.command()
+@click.option(
+    "--docs",
+    type=click.Path(path_type=Path),
+    help="Folder of Markdown, text and HTML documents [default: $LLMOPS_DOCS_DIR or corpus/].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def ingest(docs: Path | None, as_json: bool) -> None:
+    """Index a docs folder: run the `reindex` job (corpus + index assets) through Dagster.
+
+    Only chunks not yet embedded with the current model are encoded; chunks of changed or
+    deleted documents are removed. The run is recorded in the Dagster instance under
+    $LLMOPS_HOME, so it shows in the UI.
+    """
+    settings = Settings.from_env()
+    docs_dir = (docs or settings.docs_dir).resolve()
+    if not docs_dir.is_dir():
+        raise InputError(f"--docs: {docs_dir} does not exist or is not a folder")
+    settings.prepare_dagster_home()
+
+    from dagster import DagsterEventType, DagsterInstance
+
+    from pipelines.definitions import defs
+
+    started = time.perf_counter()
+    result = defs.resolve_job_def("reindex").execute_in_process(
+        run_config={
+            "ops": {"source_documents": {"config": {"docs_dir": str(docs_dir)}}},
+            "loggers": {"console": {"config": {"log_level": "INFO"}}},
+        },
+        instance=DagsterInstance.get(),
+        raise_on_error=False,
+    )
+    seconds = time.perf_counter() - started
+    if not result.success:
+        failures = [
+            e.step_failure_data.error.message.strip().splitlines()[-1]
+            for e in result.all_events
+            if e.event_type == DagsterEventType.STEP_FAILURE and e.step_failure_data.error
+        ]
+        raise RunFailedError(
+            f"reindex run {result.run_id} failed: {'; '.join(failures) or 'see the Dagster UI'}"
+        )
+    scan = result.output_for_node("source_documents")
+    meta = {
+        k: v.value
+        for k, v in result.asset_materializations_for_node("chunk_embeddings")[0].metadata.items()
+    }
+    payload = {
+        "run_id": result.run_id,
+        "docs_dir": str(docs_dir),
+        "documents": len(scan.documents),
+        "chunks": int(meta["chunks"]),
+        "embedded": int(meta["embedded"]),
+        "reused": int(meta["reused"]),
+        "deleted": int(meta["deleted"]),
+        "skipped": [{"path": s.path, "reason": s.reason} for s in scan.skipped],
+        "table_version": int(meta["table_version"]),
+        "seconds": round(seconds, 3),
+    }
+    skipped = "".join(f"\n  skipped {s['path']}: {s['reason']}" for s in payload["skipped"])
+    _emit(
+        payload,
+        as_json,
+        f"indexed {payload['documents']} documents from {docs_dir} "
+        f"into {payload['chunks']} chunks: "
+        f"{payload['embedded']} embedded, {payload['reused']} reused, {payload['deleted']} deleted "
+        f"(table version {payload['table_version']}, {seconds:.1f}s, run {result.run_id}){skipped}",
+    )
+
+
+class BatchQuery(BaseModel):
+    id: str | int
+    query: str = Field(min_length=1)
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--batch", type=click.Path(path_type=Path), help="JSONL file of {id, query} lines.")
+@click.option(
+    "-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Results per query."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (JSONL for --batch) on stdout.")
+def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
+    """Find the chunks nearest in meaning to TEXT, or to every query of a --batch file.
+
+    Batch output is JSONL, one line per query: `id`, `query`, `index_version`, `results`.
+    """
+    if (text is None) == (batch is None):
+        raise click.UsageError("give either TEXT or --batch FILE (not both)")
+    if text is not None and not text.strip():
+        raise InputError("TEXT is empty")
+    if batch is not None and not batch.is_file():
+        raise InputError(f"--batch: {batch} does not exist or is not a file")
+    queries = read_jsonl(batch, BatchQuery) if batch else [BatchQuery(id=0, query=text)]
+
+    from llmops.retrieval import retrieve
+    from pipelines.definitions import defs
+
+    resources = defs.resources
+    retrievals = retrieve(
+        [q.query for q in queries], resources["embedder"], resources["vector_store"], k=k
+    )
+    if batch is not None:
+        for q, r in zip(queries, retrievals, strict=True):
+            line = {"id": q.id, "query": q.query, "index_version": r.index_version}
+            click.echo(json.dumps({**line, "results": r.results()}, ensure_ascii=False))
+        return
+    found = retrievals[0]
+    lines = [
+        f"{i}. [{h['score']:.3f}] {h['source']} — {h['heading']}\n   {h['text'][:300]}"
+        for i, h in enumerate(found.results(), start=1)
+    ]
+    _emit(
+        {"query": text, "k": k, "index_version": found.index_version, "results": found.results()},
+        as_json,
+        "\n".join(lines) or "no results",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; errors become one line on stderr and exit code 2 (bad input) or 1."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        cli.main(args=args, prog_name="llmops", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except (click.ClickException, LlmopsError) as exc:
+        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+        return _fail(message, EXIT_BAD_INPUT, "--json" in args)
+    except RunFailedError as exc:
+        return _fail(str(exc), EXIT_FAILED, "--json" in args)
+    except click.Abort:
+        return _fail("aborted", EXIT_FAILED, False)
+    return 0
+
+
+def _fail(message: str, code: int, as_json: bool) -> int:
+    message = " ".join(message.split())
+    if as_json:
+        click.echo(json.dumps({"error": message}))
+    click.echo(f"llmops: error: {message}", err=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Retrieve: the chunks of the knowledge base nearest in meaning to a question."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llmops.errors import IndexNotFoundError
+from resources.embedder import Embedder
+from resources.vector_store import SearchHit, VectorStore
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The hits of one query, and the table version they came from (for lineage)."""
+
+    query: str
+    index_version: int
+    hits: list[SearchHit]
+
+    def results(self) -> list[dict]:
+        """Hits as the JSON of DESIGN.md: `chunk_id`, `source`, `heading`, `text`, `score`."""
+        return [
+            {
+                "chunk_id": h.chunk_id,
+                "source": h.document,
+                "heading": h.heading,
+                "text": h.text,
+                "score": round(h.score, 6),
+            }
+            for h in self.hits
+        ]
+
+
+def retrieve(
+    queries: Sequence[str], embedder: Embedder, store: VectorStore, k: int = 5
+) -> list[Retrieval]:
+    """Top-`k` chunks for each query, encoded in one batch and searched at one table version."""
+    model_id = embedder.model_id
+    if not store.has_table(model_id):
+        raise IndexNotFoundError(
+            f"no index for embedding model {model_id} in {store.uri}: run `llmops ingest` first"
+        )
+    found = store.search(model_id, embedder.encode(list(queries)), k=k)
+    return [Retrieval(q, found.version, h) for q, h in zip(queries, found.hits, strict=True)]

@@ -1,0 +1,197 @@
+"""Chunk vectors in LanceDB: one table per embedding model, every write a new table version."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from dagster import ConfigurableResource
+from lancedb.index import IvfPq
+
+METRIC = "cosine"
+_REFINE_FACTOR = 10
+_NPROBES = 20
+# optimize() prunes versions older than 7 days by default; audits check out the version that
+# served an answer, so every version is kept.
+_KEEP_VERSIONS = timedelta(days=365 * 100)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: str
+    document: str
+    heading: str
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    version: int
+    hits: list[list[SearchHit]]
+
+
+def table_name(model_id: str) -> str:
+    return "chunks_" + re.sub(r"[^a-z0-9]+", "_", model_id.lower()).strip("_")
+
+
+def chunk_schema(dimension: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("chunk_id", pa.string(), nullable=False),
+            pa.field("document", pa.string(), nullable=False),
+            pa.field("document_hash", pa.string()),
+            pa.field("position", pa.int32()),
+            pa.field("heading", pa.string()),
+            pa.field("text", pa.string()),
+            pa.field("token_count", pa.int32()),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+@cache
+def _connect(uri: str) -> lancedb.DBConnection:
+    return lancedb.connect(uri)
+
+
+class VectorStore(ConfigurableResource):
+    """LanceDB at `uri` (a folder, or `s3://…`); `ann_min_rows` rows get an IVF-PQ index."""
+
+    uri: str
+    ann_min_rows: int = 4096
+
+    @property
+    def db(self) -> lancedb.DBConnection:
+        return _connect(self.uri)
+
+    def has_table(self, model_id: str) -> bool:
+        try:
+            self.db.open_table(table_name(model_id))
+        except ValueError:  # lancedb's "Table '…' was not found"
+            return False
+        return True
+
+    def table(self, model_id: str, version: int | None = None):
+        """The model's table at its latest version, or checked out (read-only) at `version`."""
+        table = self.db.open_table(table_name(model_id))
+        if version is not None:
+            table.checkout(version)
+        return table
+
+    def stored_chunks(self, model_id: str) -> pa.Table:
+        """`chunk_id` and `document` of every stored row (no vectors are read)."""
+        if not self.has_table(model_id):
+            return pa.table(
+                {"chunk_id": pa.array([], pa.string()), "document": pa.array([], pa.string())}
+            )
+        return self.table(model_id).search().select(["chunk_id", "document"]).to_arrow()
+
+    def sync(self, model_id: str, rows: pa.Table, stale_ids: Sequence[str]) -> int:
+        """Upsert `rows` and delete `stale_ids` in one commit; returns the table version.
+
+        One `merge_insert` does both, so a reader sees either the old index or the new one,
+        never a half-updated table.
+        """
+        if not self.has_table(model_id):
+            self.db.create_table(table_name(model_id), rows, schema=rows.schema)
+            return self.table(model_id).version
+        table = self.table(model_id)
+        if rows.num_rows == 0 and not stale_ids:
+            return table.version
+        merge = (
+            table.merge_insert("chunk_id").when_matched_update_all().when_not_matched_insert_all()
+        )
+        if stale_ids:
+            merge = merge.when_not_matched_by_source_delete(f"chunk_id IN ({_sql_list(stale_ids)})")
+        merge.execute(rows.cast(table.schema))
+        return table.version
+
+    def delete_documents(self, model_id: str, documents: Sequence[str]) -> int:
+        """Remove every chunk of `documents`; returns the table version."""
+        table = self.table(model_id)
+        if documents:
+            table.delete(f"document IN ({_sql_list(documents)})")
+        return table.version
+
+    def version(self, model_id: str) -> int:
+        return self.table(model_id).version
+
+    def versions(self, model_id: str) -> list[dict]:
+        return self.table(model_id).list_versions()
+
+    def search(
+        self,
+        model_id: str,
+        vectors: np.ndarray,
+        k: int = 5,
+        version: int | None = None,
+        exact: bool = False,
+    ) -> SearchResults:
+        """The `k` nearest chunks of each query vector; `score` is cosine similarity.
+
+        All queries read one table version (the latest unless `version` is given).
+        """
+        table = self.table(model_id, version)
+        columns = ["chunk_id", "document", "heading", "text"]
+        hits = []
+        for vector in np.atleast_2d(vectors):
+            query = (
+                table.search(vector).distance_type(METRIC).select([*columns, "_distance"]).limit(k)
+            )
+            query = (
+                query.bypass_vector_index()
+                if exact
+                else query.nprobes(_NPROBES).refine_factor(_REFINE_FACTOR)
+            )
+            rows = query.to_arrow().to_pylist()
+            hits.append(
+                [SearchHit(**{c: r[c] for c in columns}, score=1.0 - r["_distance"]) for r in rows]
+            )
+        return SearchResults(table.version, hits)
+
+    def has_ann_index(self, model_id: str) -> bool:
+        return any(index.columns == ["vector"] for index in self.table(model_id).list_indices())
+
+    def refresh_ann_index(self, model_id: str) -> str:
+        """Build the ANN index once the table is large enough; fold new rows into it after.
+
+        Returns what was done: `created`, `updated`, `unchanged` or `too small`.
+        """
+        table = self.table(model_id)
+        if self.has_ann_index(model_id):
+            stats = table.index_stats("vector_idx")
+            if stats is None or stats.num_unindexed_rows == 0:
+                return "unchanged"
+            table.optimize(cleanup_older_than=_KEEP_VERSIONS)
+            return "updated"
+        rows = table.count_rows()
+        if rows < self.ann_min_rows:
+            return "too small"
+        table.create_index("vector", config=IvfPq(distance_type=METRIC))
+        return "created"
+
+    def ann_recall(self, model_id: str, sample: int = 100, k: int = 10, seed: int = 0) -> float:
+        """Mean recall@k of ANN search against exact search, queried with stored vectors."""
+        table = self.table(model_id)
+        rows = table.count_rows()
+        offsets = np.random.default_rng(seed).choice(rows, size=min(sample, rows), replace=False)
+        stored = table.take_offsets(sorted(offsets.tolist())).select(["vector"]).to_arrow()
+        queries = np.stack(stored["vector"].to_numpy(zero_copy_only=False))
+        ann = self.search(model_id, queries, k, version=table.version)
+        exact = self.search(model_id, queries, k, version=table.version, exact=True)
+        recalls = [
+            len({h.chunk_id for h in a} & {h.chunk_id for h in e}) / max(len(e), 1)
+            for a, e in zip(ann.hits, exact.hits, strict=True)
+        ]
+        return float(np.mean(recalls))
