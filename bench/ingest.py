@@ -430,9 +430,33 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
     return float(p50), float(p95)
 
 
+def query_encode_by_threads(embedder: Any, queries: list[str]) -> dict[int, tuple[float, float]]:
+    """Diagnostic: p50/p95 ms of `embedder.encode([q])` at the current torch threads and at 1.
+
+    Torch's thread count is restored afterwards; nothing else measured here depends on it.
+    """
+    import torch
+
+    current = torch.get_num_threads()
+    found = {}
+    try:
+        for threads in dict.fromkeys([current, 1]):
+            torch.set_num_threads(threads)
+            embedder.encode(queries[:1])
+            found[threads] = percentiles(
+                time_calls([lambda q=q: embedder.encode([q]) for q in queries])
+            )
+    finally:
+        torch.set_num_threads(current)
+    return found
+
+
 # --------------------------------------------------------------------------------------------
 # Reporting
 # --------------------------------------------------------------------------------------------
+
+
+_THREAD_ENV = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")
 
 
 def machine_facts() -> list[str]:
@@ -450,7 +474,8 @@ def machine_facts() -> list[str]:
     return [
         f"cpu: {model}; os.cpu_count={os.cpu_count()}, usable cores={affinity}",
         f"torch threads={torch.get_num_threads()}, interop threads="
-        f"{torch.get_num_interop_threads()}",
+        f"{torch.get_num_interop_threads()}; "
+        + ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in _THREAD_ENV),
         f"python {platform.python_version()}, torch {torch.__version__}, sentence-transformers "
         f"{sentence_transformers.__version__}, lancedb {lancedb.__version__}, dagster "
         f"{dagster.__version__}",
@@ -645,6 +670,10 @@ def benchmark(args: argparse.Namespace, work: Path) -> int:
     print(f"store.search() alone (precomputed vector): p50={s50:.1f}ms p95={s95:.1f}ms")
     print(f"embedder.encode([q]) alone: p50={e50:.1f}ms p95={e95:.1f}ms")
     print(f"source chunk in top-{SEARCH_K}: {hit_rate:.1%}; example query: {timed[0]!r}")
+    for threads, (p50, p95) in query_encode_by_threads(embedder, timed[:20]).items():
+        print(
+            f"diagnostic: encode([q]) with torch threads={threads}: p50={p50:.1f}ms p95={p95:.1f}ms"
+        )
 
     recall = full.check.get("recall_at_10")
     rows = [

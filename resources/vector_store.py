@@ -15,8 +15,6 @@ from dagster import ConfigurableResource
 from lancedb.index import IvfPq
 
 METRIC = "cosine"
-_REFINE_FACTOR = 10
-_NPROBES = 20
 # optimize() prunes versions older than 7 days by default; audits check out the version that
 # served an answer, so every version is kept.
 _KEEP_VERSIONS = timedelta(days=365 * 100)
@@ -66,10 +64,16 @@ def _connect(uri: str) -> lancedb.DBConnection:
 
 
 class VectorStore(ConfigurableResource):
-    """LanceDB at `uri` (a folder, or `s3://…`); `ann_min_rows` rows get an IVF-PQ index."""
+    """LanceDB at `uri` (a folder, or `s3://…`); `ann_min_rows` rows get an IVF-PQ index.
+
+    ANN queries probe `ann_nprobes` IVF lists and re-rank `ann_refine_factor` × k candidates
+    with exact distances; lower values are faster and the recall check says what they cost.
+    """
 
     uri: str
     ann_min_rows: int = 4096
+    ann_nprobes: int = 20
+    ann_refine_factor: int = 10
 
     @property
     def db(self) -> lancedb.DBConnection:
@@ -152,7 +156,7 @@ class VectorStore(ConfigurableResource):
             query = (
                 query.bypass_vector_index()
                 if exact
-                else query.nprobes(_NPROBES).refine_factor(_REFINE_FACTOR)
+                else query.nprobes(self.ann_nprobes).refine_factor(self.ann_refine_factor)
             )
             rows = query.to_arrow().to_pylist()
             hits.append(
