@@ -10,6 +10,7 @@ the limit, special tokens included.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from itertools import groupby
 from typing import Protocol
 
 from llmops.documents import SourceDocument
-from llmops.extraction import Block, extract_blocks
+from llmops.extraction import extract_blocks
 
 CHUNKER_VERSION = 1
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
@@ -27,7 +28,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 class Tokenizer(Protocol):
     """The part of a Hugging Face fast tokenizer the chunker uses."""
 
-    def __call__(self, text: str | list[str], **kwargs: object) -> dict: ...
+    @property
+    def backend_tokenizer(self) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -95,55 +97,87 @@ class _Unit:
 
 
 class Chunker:
-    """Chunks documents for one tokenizer and one token budget."""
+    """Chunks documents for one tokenizer and one token budget.
+
+    Tokens are counted with the fast tokenizer's Rust backend in one batch per document: the
+    `transformers` wrapper costs about a millisecond per call, which dominated ingest time.
+    """
 
     def __init__(self, tokenizer: Tokenizer, settings: ChunkerSettings) -> None:
-        self.tokenizer = tokenizer
         self.settings = settings
-        self._special = len(tokenizer("", add_special_tokens=True)["input_ids"])
+        self._tokenizer = _untruncated(tokenizer)
+        self._special = len(self._tokenizer.encode("", add_special_tokens=True).ids)
 
     def count(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text, special tokens excluded."""
         if not texts:
             return []
-        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        encoded = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encoded]
 
     def chunk_document(self, document: SourceDocument) -> list[Chunk]:
         """All chunks of one document, in reading order, duplicates within it dropped."""
+        sections = [
+            (trail, list(blocks))
+            for trail, blocks in groupby(
+                extract_blocks(document.text, document.type), key=lambda b: b.headings
+            )
+        ]
+        trails = self._trails_for_budget([trail for trail, _ in sections])
+        sentences = [_sentences(block.text) for _, blocks in sections for block in blocks]
+        counts = iter(self.count([s for paragraph in sentences for s in paragraph]))
+        paragraphs = iter([[(s, next(counts)) for s in paragraph] for paragraph in sentences])
         pieces: list[tuple[tuple[str, ...], str]] = []
-        for full_trail, section in groupby(
-            extract_blocks(document.text, document.type), key=lambda b: b.headings
-        ):
-            headings = self._headings_for_budget(full_trail)
-            pieces += [(headings, body) for body in self._pack_section(headings, list(section))]
-        texts = [embedding_text(" > ".join(h), body) for h, body in pieces]
+        for (trail, tokens), (_, blocks) in zip(trails, sections, strict=True):
+            budget = self.settings.max_tokens - self._special - tokens
+            units = [self._units(next(paragraphs), budget) for _ in blocks]
+            pieces += [(trail, body) for body in self._pack(units, budget)]
+        return self._chunks(document, pieces)
+
+    def _chunks(
+        self, document: SourceDocument, pieces: list[tuple[tuple[str, ...], str]]
+    ) -> list[Chunk]:
+        texts = [embedding_text(" > ".join(trail), body) for trail, body in pieces]
         chunks: list[Chunk] = []
         seen: set[str] = set()
-        for (headings, body), text, tokens in zip(pieces, texts, self.count(texts), strict=True):
+        for (trail, body), text, tokens in zip(pieces, texts, self.count(texts), strict=True):
             cid = chunk_id(document.path, text, self.settings)
-            if cid not in seen:
-                seen.add(cid)
-                position = len(chunks)
-                total = tokens + self._special
-                chunks.append(
-                    Chunk(
-                        cid, document.path, document.content_hash, position, headings, body, total
-                    )
+            if cid in seen:
+                continue
+            seen.add(cid)
+            chunks.append(
+                Chunk(
+                    chunk_id=cid,
+                    document=document.path,
+                    document_hash=document.content_hash,
+                    position=len(chunks),
+                    headings=trail,
+                    text=body,
+                    token_count=tokens + self._special,
                 )
+            )
         return chunks
 
-    def _headings_for_budget(self, headings: tuple[str, ...]) -> tuple[str, ...]:
-        """The heading trail, cut to its last heading (or none) if it would eat the budget."""
-        for candidate in (headings, headings[-1:]):
-            if self.count([" > ".join(candidate)])[0] <= self.settings.max_tokens // 4:
-                return candidate
-        return ()
+    def _trails_for_budget(
+        self, trails: list[tuple[str, ...]]
+    ) -> list[tuple[tuple[str, ...], int]]:
+        """Each heading trail with its token count, cut to its last heading (or none) when it
+        would take more than a quarter of the budget."""
+        full = self.count([" > ".join(t) for t in trails])
+        last = self.count([t[-1] if t else "" for t in trails])
+        quarter = self.settings.max_tokens // 4
+        fitted = []
+        for trail, full_tokens, last_tokens in zip(trails, full, last, strict=True):
+            if full_tokens <= quarter:
+                fitted.append((trail, full_tokens))
+            elif last_tokens <= quarter:
+                fitted.append((trail[-1:], last_tokens))
+            else:
+                fitted.append(((), 0))
+        return fitted
 
-    def _pack_section(self, headings: tuple[str, ...], blocks: list[Block]) -> list[str]:
+    def _pack(self, paragraphs: list[list[_Unit]], budget: int) -> list[str]:
         """Greedy packing of a section's sentences into bodies that fit the budget."""
-        heading_tokens = self.count([" > ".join(headings)])[0]
-        budget = self.settings.max_tokens - self._special - heading_tokens
-        paragraphs = [self._units(block.text, budget) for block in blocks]
         bodies: list[str] = []
         current: list[_Unit] = []
         used = 0
@@ -164,38 +198,50 @@ class Chunker:
             bodies.append(_join(current))
         return [b for b in bodies if b]
 
-    def _units(self, text: str, budget: int) -> list[_Unit]:
-        """Sentences of a paragraph; a sentence longer than the budget is cut at token offsets."""
-        starts = [0, *(m.end() for m in _SENTENCE_END.finditer(text))]
-        pieces = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
-        pieces = [p for p in pieces if p.strip()]
+    def _units(self, sentences: list[tuple[str, int]], budget: int) -> list[_Unit]:
+        """A paragraph's sentences as units; one longer than the budget is cut at token offsets."""
         units: list[_Unit] = []
-        for piece, tokens in zip(pieces, self.count(pieces), strict=True):
-            cuts = [piece] if tokens <= budget else self._cut(piece, budget)
-            for cut, cut_tokens in zip(cuts, self.count(cuts), strict=True):
+        for sentence, tokens in sentences:
+            cuts = [(sentence, tokens)] if tokens <= budget else self._cut(sentence, budget)
+            for cut, cut_tokens in cuts:
                 units.append(_Unit(cut, cut_tokens, starts_paragraph=not units))
         return units
 
-    def _cut(self, text: str, budget: int) -> list[str]:
-        """Windows of at most `budget` tokens, cut where a new word starts."""
-        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = encoding["offset_mapping"]
-        ids = encoding["input_ids"]
-        pieces: list[str] = []
+    def _cut(self, text: str, budget: int) -> list[tuple[str, int]]:
+        """Windows of at most `budget` tokens, cut where a new word starts, with their counts."""
+        encoding = self._tokenizer.encode(text, add_special_tokens=False)
+        offsets = encoding.offsets
+        total = len(encoding.ids)
+        pieces: list[tuple[str, int]] = []
         start = 0
-        while start < len(ids):
-            end = min(start + budget, len(ids))
-            if end < len(ids):
+        while start < total:
+            end = min(start + budget, total)
+            if end < total:
                 word_start = end
                 while (
                     word_start > start + 1 and offsets[word_start][0] == offsets[word_start - 1][1]
                 ):
                     word_start -= 1
                 end = word_start if word_start > start + 1 else end
-            last_char = offsets[end][0] if end < len(ids) else len(text)
-            pieces.append(text[offsets[start][0] : last_char])
+            last_char = offsets[end][0] if end < total else len(text)
+            pieces.append((text[offsets[start][0] : last_char], end - start))
             start = end
         return pieces
+
+
+def _untruncated(tokenizer: Tokenizer):
+    """The Rust tokenizer behind a Hugging Face fast tokenizer, without truncation or padding."""
+    backend = copy.deepcopy(tokenizer.backend_tokenizer)
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences of a paragraph, each keeping its trailing whitespace."""
+    starts = [0, *(m.end() for m in _SENTENCE_END.finditer(text))]
+    pieces = [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+    return [p for p in pieces if p.strip()]
 
 
 def _join(units: list[_Unit]) -> str:

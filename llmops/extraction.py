@@ -34,8 +34,12 @@ class _HeadingTrail:
         return tuple(title for _, title in self._levels)
 
 
-_MARKDOWN = MarkdownIt("commonmark")
-_PLAIN_TEXT = MarkdownIt("commonmark").disable(["heading", "code", "html_block"])
+# Only block structure is needed (block text is sliced from the source), so inline parsing,
+# half of markdown-it's time, is switched off.
+_MARKDOWN = MarkdownIt("commonmark").disable(["inline", "text_join"])
+_PLAIN_TEXT = MarkdownIt("commonmark").disable(
+    ["inline", "text_join", "heading", "code", "html_block"]
+)
 
 
 def _blocks_from_markdown(text: str, parser: MarkdownIt) -> list[Block]:
