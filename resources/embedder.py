@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 from dagster import ConfigurableResource
+from tqdm import tqdm
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -87,22 +89,26 @@ class Embedder(ConfigurableResource):
         texts: Sequence[str],
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Unit-length float32 vectors of `texts`, in order; `progress(done, total)` per slice.
+        """Unit-length float32 vectors of `texts`, in order.
 
-        Texts are sorted by length before slicing (as sentence-transformers does inside one
-        call) so progress reporting costs no padding.
+        Long inputs report progress per slice of texts: to `progress(done, total)` (the Dagster
+        log) and as a bar on an interactive terminal. Texts are sorted by length before slicing,
+        as sentence-transformers does inside one call, so slicing costs no extra padding.
         """
         total = len(texts)
         vectors = np.zeros((total, self.dimension), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, total, _SLICE):
-            index = order[start : start + _SLICE]
-            vectors[index] = self.model.encode(
-                [texts[i] for i in index],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-            )
-            if progress:
-                progress(min(start + _SLICE, total), total)
+        interactive = sys.stderr.isatty() and total > _SLICE
+        with tqdm(total=total, desc="embedding", unit="chunk", disable=not interactive) as bar:
+            for start in range(0, total, _SLICE):
+                index = order[start : start + _SLICE]
+                vectors[index] = self.model.encode(
+                    [texts[i] for i in index],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                )
+                bar.update(len(index))
+                if progress:
+                    progress(min(start + _SLICE, total), total)
         return vectors

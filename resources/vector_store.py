@@ -131,9 +131,6 @@ class VectorStore(ConfigurableResource):
     def version(self, model_id: str) -> int:
         return self.table(model_id).version
 
-    def versions(self, model_id: str) -> list[dict]:
-        return self.table(model_id).list_versions()
-
     def search(
         self,
         model_id: str,

@@ -78,6 +78,13 @@ def test_deleted_document_is_removed_and_old_version_keeps_it(docs, embedder, st
     )
 
 
+def test_delete_documents_removes_only_their_chunks(docs, embedder, store):
+    first, _ = materialize_index(docs, embedder, store)
+    version = store.delete_documents(embedder.model_id, ["leave.md", "travel.html"])
+    assert version == first["table_version"] + 1
+    assert set(_stored(store, embedder)) == {"expenses.md", "security.md", "benefits.txt"}
+
+
 def test_unreadable_files_are_skipped_and_keep_their_stored_chunks(docs, embedder, store):
     materialize_index(docs, embedder, store)
     kept = _stored(store, embedder)["leave.md"]
