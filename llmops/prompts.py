@@ -1,0 +1,145 @@
+"""Prompt source files: parse and validate `prompts/*.yaml`, version them by content.
+
+A prompt file holds `name`, `description`, a `template` (`system` and `user` texts with
+`{question}` and `{context}` placeholders, Python format syntax: write `{{`/`}}` for literal
+braces) and `model` settings. Its version is a hash of the validated content, so editing a
+comment or re-indenting the YAML is not a new version, but any change the model would see is.
+"""
+
+import difflib
+import hashlib
+import json
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from llmops.errors import InputError
+
+REQUIRED_VARIABLES = frozenset({"question", "context"})
+
+
+class ModelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_output_tokens: int = Field(256, ge=1, le=8192)
+
+
+class PromptTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    system: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _variables(self) -> "PromptTemplate":
+        found: set[str] = set()
+        for part in ("system", "user"):
+            try:
+                found |= template_variables(getattr(self, part))
+            except ValueError as exc:
+                raise ValueError(f"{part}: {exc} (write {{{{ and }}}} for braces)") from exc
+        if missing := REQUIRED_VARIABLES - found:
+            raise ValueError(f"lacks the variable(s) {', '.join(sorted(missing))}")
+        if unknown := found - REQUIRED_VARIABLES:
+            raise ValueError(
+                f"uses unknown variable(s) {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join(sorted(REQUIRED_VARIABLES))}"
+            )
+        return self
+
+
+def template_variables(text: str) -> set[str]:
+    """Placeholder names of a format string; raises ValueError on unbalanced braces."""
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+
+
+class PromptSpec(BaseModel):
+    """One validated prompt: what a `prompts/*.yaml` file must contain, and nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
+    description: str = Field(min_length=1)
+    template: PromptTemplate
+    model: ModelSettings = ModelSettings()
+
+    @property
+    def canonical(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+
+    @property
+    def version(self) -> str:
+        """Content hash: equal for equal validated content, whatever the YAML formatting."""
+        return hashlib.sha256(self.canonical.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class PromptFile:
+    path: Path
+    source: str
+    spec: PromptSpec
+
+
+def _line_of(node: yaml.Node | None, location: tuple) -> int | None:
+    """1-based line of the YAML node at a pydantic error location, or of its nearest parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in location:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next((v for k, v in node.value if k.value == key), None)
+        key_node = next((k for k, _ in node.value if k.value == key), None)
+        if match is None:
+            break
+        node = match
+        line = (key_node or match).start_mark.line + 1
+    return line
+
+
+def parse_prompt(source: str, path: Path) -> PromptSpec:
+    """Validate one prompt file's text; errors name the file and line."""
+    try:
+        data = yaml.safe_load(source)
+        root = yaml.compose(source)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise InputError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{path}:1: a prompt file must be a mapping of name, template, …")
+    try:
+        return PromptSpec.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = tuple(error["loc"])
+        field = ".".join(str(p) for p in location) or "prompt"
+        message = error["msg"].removeprefix("Value error, ")
+        raise InputError(f"{path}:{_line_of(root, location)}: {field}: {message}") from exc
+
+
+def load_prompt_files(folder: Path) -> list[PromptFile]:
+    """Every `*.yaml` / `*.yml` of `folder`, validated; two files may not share a name."""
+    if not folder.is_dir():
+        raise InputError(f"prompts folder {folder} does not exist")
+    files: list[PromptFile] = []
+    seen: dict[str, Path] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        source = path.read_text(encoding="utf-8")
+        spec = parse_prompt(source, path)
+        if spec.name in seen:
+            raise InputError(f"{path}: prompt name {spec.name!r} is also used by {seen[spec.name]}")
+        seen[spec.name] = path
+        files.append(PromptFile(path, source, spec))
+    return files
+
+
+def prompt_diff(old: PromptSpec | None, new: PromptSpec, old_label: str, new_label: str) -> str:
+    """Unified diff of two versions' validated content (YAML-rendered, keys sorted)."""
+    before = yaml.safe_dump(old.model_dump(mode="json"), sort_keys=True) if old else ""
+    after = yaml.safe_dump(new.model_dump(mode="json"), sort_keys=True)
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), old_label, new_label
+    )
+    return "".join(lines)
