@@ -88,3 +88,11 @@ def materialize_index(
     assert result.success
     metadata = result.asset_materializations_for_node("chunk_embeddings")[0].metadata
     return {key: value.value for key, value in metadata.items()}, result
+
+
+@pytest.fixture
+def metadata(tmp_path: Path):
+    """A migrated SQLite metadata store in a temporary folder."""
+    from resources.metadata_store import MetadataStore
+
+    return MetadataStore(url=f"sqlite:///{tmp_path / 'llmops.db'}")

@@ -1,0 +1,603 @@
+"""The metadata store (SQL): prompt versions and labels, the query log, feedback, the usage ledger.
+
+SQLite under `LLMOPS_HOME` by default, PostgreSQL the same way; the schema is owned by the Alembic
+migrations in `resources/migrations`, applied automatically once per process before first use.
+Every method opens and closes its own transaction and returns frozen records, so callers never
+hold a session.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import uuid4
+
+from alembic import command
+from alembic.config import Config
+from dagster import ConfigurableResource
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Connection,
+    DateTime,
+    Double,
+    Engine,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+RATINGS = ("up", "down")
+USAGE_STATUSES = ("charged", "refused")
+# Any constant shared by every llmops process: concurrent first starts on one PostgreSQL
+# database take turns migrating instead of racing to create the same tables.
+_MIGRATION_LOCK = 7_306_641_203
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+R = TypeVar("R")
+
+
+class MetadataStoreError(RuntimeError):
+    """The metadata database cannot be reached or is misconfigured."""
+
+
+class PromptVersionNotFoundError(LookupError):
+    """A prompt version that is not in the store was referenced."""
+
+
+class UnknownQueryError(LookupError):
+    """A query id that is not in the query log was referenced."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware, got the naive datetime {value}")
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (no time zones) as well."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = _utc(value, "a stored timestamp")
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class PromptVersionRow(Base):
+    __tablename__ = "prompt_versions"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    template: Mapped[str] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author: Mapped[str | None] = mapped_column(String(256))
+    diff: Mapped[str | None] = mapped_column(Text)
+
+
+class PromptLabelRow(Base):
+    __tablename__ = "prompt_labels"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["name", "version"], ["prompt_versions.name", "prompt_versions.version"]
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+
+
+class LabelHistoryRow(Base):
+    __tablename__ = "label_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    from_version: Mapped[str | None] = mapped_column(String(64))
+    to_version: Mapped[str | None] = mapped_column(String(64))
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class QueryLogRow(Base):
+    __tablename__ = "query_log"
+
+    query_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    prompt_name: Mapped[str] = mapped_column(String(128))
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    table_name: Mapped[str] = mapped_column(String(256))
+    table_version: Mapped[int] = mapped_column(Integer)
+    embedding_model: Mapped[str] = mapped_column(String(256))
+    chat_model: Mapped[str] = mapped_column(String(256))
+    chunks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[float] = mapped_column(Double)
+    latency_ms: Mapped[float] = mapped_column(Double)
+    trimmed: Mapped[bool] = mapped_column(Boolean)
+    guardrails: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    status: Mapped[str] = mapped_column(String(32))
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint("rating IN ('up', 'down')", name="rating"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    query_id: Mapped[str] = mapped_column(ForeignKey("query_log.query_id"), index=True)
+    rating: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UsageRow(Base):
+    __tablename__ = "usage_ledger"
+    __table_args__ = (CheckConstraint("status IN ('charged', 'refused')", name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    model: Mapped[str] = mapped_column(String(256))
+    purpose: Mapped[str] = mapped_column(String(32))
+    prompt_version: Mapped[str | None] = mapped_column(String(64))
+    query_id: Mapped[str | None] = mapped_column(String(36))
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[float] = mapped_column(Double)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    """One immutable prompt version; `content` is the YAML source, `diff` against the previous."""
+
+    name: str
+    version: str
+    content: str
+    template: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    author: str | None = None
+    diff: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
+
+
+@dataclass(frozen=True)
+class LabelMove:
+    """A label moved from one version to another (`from_version` is None on its first move)."""
+
+    name: str
+    label: str
+    from_version: str | None
+    to_version: str | None
+    reason: str
+    moved_at: datetime
+    id: int
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    """A chunk that was put into the prompt of an answer, with its retrieval score."""
+
+    chunk_id: str
+    source: str
+    score: float
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    """What the assistant served for one question, with everything needed to reproduce it."""
+
+    question: str
+    answer: str
+    prompt_name: str
+    prompt_version: str
+    table_name: str
+    table_version: int
+    embedding_model: str
+    chat_model: str
+    chunks: tuple[RetrievedChunk, ...] = ()
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    trimmed: bool = False
+    guardrails: tuple[Any, ...] = ()
+    status: str = "answered"
+    query_id: str = field(default_factory=lambda: str(uuid4()))
+    created_at: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
+
+
+@dataclass(frozen=True)
+class Feedback:
+    query_id: str
+    rating: str
+    comment: str | None
+    created_at: datetime
+    id: int
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One model call's tokens and cost; `refused` calls were stopped by the budget, not billed."""
+
+    model: str
+    purpose: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    status: str = "charged"
+    prompt_version: str | None = None
+    query_id: str | None = None
+    detail: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in USAGE_STATUSES:
+            raise ValueError(f"usage status must be one of {USAGE_STATUSES}, got {self.status!r}")
+        object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
+
+
+def alembic_config() -> Config:
+    """Alembic configuration of the metadata store's migrations, without an `alembic.ini`."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _safe(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _with_driver(url: URL) -> URL:
+    """`postgresql://` means psycopg 3 to SQLAlchemy 2.1; the pinned driver is psycopg2."""
+    if url.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        return url.set(drivername="postgresql+psycopg2")
+    return url
+
+
+@cache
+def _engine(url: str, schema: str | None) -> Engine:
+    parsed = _with_driver(make_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        if schema:
+            raise MetadataStoreError("db_schema applies to PostgreSQL only, not to SQLite")
+        return _sqlite_engine(parsed)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = 10
+        if schema:
+            if not _SCHEMA_NAME.match(schema):
+                raise MetadataStoreError(f"db_schema {schema!r} is not a plain SQL identifier")
+            connect_args["options"] = f"-csearch_path={schema}"
+    elif schema:
+        raise MetadataStoreError(f"db_schema applies to PostgreSQL only, not to {_safe(parsed)}")
+    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    """SQLite in WAL mode with foreign keys on, and real transactions.
+
+    The driver's own transaction handling does not BEGIN before reads or DDL; SQLAlchemy emits
+    BEGIN instead (IMMEDIATE for writes, so concurrent writers queue up instead of failing on a
+    stale read snapshot).
+    """
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _connection_record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        immediate = connection.get_execution_options().get("llmops_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@cache
+def _sessions(url: str, schema: str | None, write: bool) -> sessionmaker[Session]:
+    engine = _engine(url, schema)
+    bind = engine.execution_options(llmops_write=True) if write else engine
+    return sessionmaker(bind, expire_on_commit=False)
+
+
+def _schema_exists(connection: Connection, schema: str) -> bool:
+    """Asked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when it exists."""
+    query = text("SELECT 1 FROM pg_namespace WHERE nspname = :schema")
+    return connection.execute(query, {"schema": schema}).first() is not None
+
+
+_migrated: set[tuple[str, str | None]] = set()
+_migrate_lock = threading.Lock()
+
+
+class MetadataStore(ConfigurableResource):
+    """Prompt registry, query log, feedback and cost ledger in one SQL database at `url`.
+
+    `url` is a SQLAlchemy URL (`sqlite:///…/llmops.db`, `postgresql://…`); `db_schema` puts the
+    tables into that PostgreSQL schema (created if missing) instead of the default one.
+    """
+
+    url: str
+    db_schema: str | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return _engine(self.url, self.db_schema)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (`alembic upgrade head`); a no-op if there."""
+        engine = self.engine.execution_options(llmops_write=True)
+        try:
+            connection = engine.connect()
+        except OperationalError as exc:
+            reason = " ".join(str(exc.orig).split())
+            raise MetadataStoreError(
+                f"cannot reach the metadata database {_safe(make_url(self.url))}: {reason}"
+            ) from exc
+        config = alembic_config()
+        with connection, connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+                if self.db_schema and not _schema_exists(connection, self.db_schema):
+                    connection.execute(text(f'CREATE SCHEMA "{self.db_schema}"'))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        _migrated.add((self.url, self.db_schema))
+
+    def _ensure_migrated(self) -> None:
+        if (self.url, self.db_schema) in _migrated:
+            return
+        with _migrate_lock:
+            if (self.url, self.db_schema) not in _migrated:
+                self.migrate()
+
+    @contextmanager
+    def session(self, write: bool = True) -> Iterator[Session]:
+        """A session in one transaction: committed when the block ends, rolled back on error.
+
+        Pass `write=False` for reads: on SQLite they then do not queue for the write lock.
+        """
+        self._ensure_migrated()
+        with _sessions(self.url, self.db_schema, write).begin() as session:
+            yield session
+
+    def add_prompt_version(self, record: PromptVersion) -> bool:
+        """Store a new version; False if `name`+`version` exists (versions never change)."""
+        try:
+            with self.session() as session:
+                if session.get(PromptVersionRow, (record.name, record.version)) is not None:
+                    return False
+                session.add(PromptVersionRow(**_fields(record)))
+        except IntegrityError:
+            if self.prompt_version(record.name, record.version) is not None:
+                return False  # stored concurrently by another writer
+            raise
+        return True
+
+    def prompt_version(self, name: str, version: str) -> PromptVersion | None:
+        with self.session(write=False) as session:
+            row = session.get(PromptVersionRow, (name, version))
+            return _record(PromptVersion, row) if row else None
+
+    def prompt_versions(self, name: str | None = None) -> list[PromptVersion]:
+        """Every version (of prompt `name`, if given), newest first."""
+        query = select(PromptVersionRow).order_by(
+            PromptVersionRow.created_at.desc(), PromptVersionRow.name, PromptVersionRow.version
+        )
+        if name is not None:
+            query = query.where(PromptVersionRow.name == name)
+        with self.session(write=False) as session:
+            return [_record(PromptVersion, row) for row in session.scalars(query)]
+
+    def latest_prompt_version(self, name: str) -> PromptVersion | None:
+        versions = self.prompt_versions(name)
+        return versions[0] if versions else None
+
+    def label(self, name: str, label: str) -> str | None:
+        """The version `label` (e.g. `production`) of prompt `name` points at, if any."""
+        with self.session(write=False) as session:
+            row = session.get(PromptLabelRow, (name, label))
+            return row.version if row else None
+
+    def labels(self, name: str) -> dict[str, str]:
+        query = select(PromptLabelRow).where(PromptLabelRow.name == name)
+        with self.session(write=False) as session:
+            return {row.label: row.version for row in session.scalars(query)}
+
+    def move_label(self, name: str, label: str, version: str, reason: str) -> None:
+        """Point `label` at `version` and record the move in the label history, atomically.
+
+        Moving a label to the version it already points at changes and records nothing.
+        """
+        if not label:
+            raise ValueError("a label must not be empty")
+        with self.session() as session:
+            if session.get(PromptVersionRow, (name, version)) is None:
+                raise PromptVersionNotFoundError(
+                    f"prompt {name!r} has no version {version!r}; cannot move {label!r} to it"
+                )
+            current = session.scalars(
+                select(PromptLabelRow)
+                .where(PromptLabelRow.name == name, PromptLabelRow.label == label)
+                .with_for_update()
+            ).one_or_none()
+            previous = current.version if current else None
+            if previous == version:
+                return
+            if current:
+                current.version = version
+            else:
+                session.add(PromptLabelRow(name=name, label=label, version=version))
+            session.add(
+                LabelHistoryRow(
+                    name=name,
+                    label=label,
+                    from_version=previous,
+                    to_version=version,
+                    moved_at=utcnow(),
+                    reason=reason,
+                )
+            )
+
+    def label_history(self, name: str) -> list[LabelMove]:
+        """Every label move of prompt `name`, oldest first."""
+        query = select(LabelHistoryRow).where(LabelHistoryRow.name == name)
+        with self.session(write=False) as session:
+            rows = session.scalars(query.order_by(LabelHistoryRow.id))
+            return [_record(LabelMove, row) for row in rows]
+
+    def log_query(self, record: QueryRecord) -> None:
+        values = _fields(record)
+        values["chunks"] = [_fields(chunk) for chunk in record.chunks]
+        values["guardrails"] = list(record.guardrails)
+        with self.session() as session:
+            session.add(QueryLogRow(**values))
+
+    def query(self, query_id: str) -> QueryRecord | None:
+        with self.session(write=False) as session:
+            row = session.get(QueryLogRow, query_id)
+            return _query_record(row) if row else None
+
+    def queries(self, since: datetime | None = None) -> list[QueryRecord]:
+        """Logged queries (created at or after `since`, if given), oldest first."""
+        query = select(QueryLogRow).order_by(QueryLogRow.created_at, QueryLogRow.query_id)
+        if since is not None:
+            query = query.where(QueryLogRow.created_at >= _utc(since, "since"))
+        with self.session(write=False) as session:
+            return [_query_record(row) for row in session.scalars(query)]
+
+    def add_feedback(self, query_id: str, rating: str, comment: str | None = None) -> Feedback:
+        """Record a thumbs-up or thumbs-down on a logged answer."""
+        if rating not in RATINGS:
+            raise ValueError(f"rating must be one of {RATINGS}, got {rating!r}")
+        with self.session() as session:
+            if session.get(QueryLogRow, query_id) is None:
+                raise UnknownQueryError(f"no logged query has the id {query_id!r}")
+            row = FeedbackRow(
+                query_id=query_id, rating=rating, comment=comment, created_at=utcnow()
+            )
+            session.add(row)
+            session.flush()
+            return _record(Feedback, row)
+
+    def feedback(self, since: datetime | None = None) -> list[Feedback]:
+        """Feedback (given at or after `since`, if given), oldest first."""
+        query = select(FeedbackRow).order_by(FeedbackRow.id)
+        if since is not None:
+            query = query.where(FeedbackRow.created_at >= _utc(since, "since"))
+        with self.session(write=False) as session:
+            return [_record(Feedback, row) for row in session.scalars(query)]
+
+    def record_usage(self, record: UsageRecord) -> UsageRecord:
+        """Append one model call to the ledger; returns it with its ledger id."""
+        values = _fields(record)
+        del values["id"]
+        with self.session() as session:
+            row = UsageRow(**values)
+            session.add(row)
+            session.flush()
+            return _record(UsageRecord, row)
+
+    def spend_on(self, day: date) -> float:
+        """USD charged (refused calls excluded) on the UTC calendar day `day`."""
+        start = datetime.combine(day, time(), UTC)
+        query = select(func.coalesce(func.sum(UsageRow.cost_usd), 0.0)).where(
+            UsageRow.status == "charged",
+            UsageRow.created_at >= start,
+            UsageRow.created_at < start + timedelta(days=1),
+        )
+        with self.session(write=False) as session:
+            return float(session.scalar(query))
+
+    def usage(self, since: datetime | None = None) -> list[UsageRecord]:
+        """Ledger entries (created at or after `since`, if given), oldest first."""
+        query = select(UsageRow).order_by(UsageRow.created_at, UsageRow.id)
+        if since is not None:
+            query = query.where(UsageRow.created_at >= _utc(since, "since"))
+        with self.session(write=False) as session:
+            return [_record(UsageRecord, row) for row in session.scalars(query)]
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def _record(cls: type[R], row: Base) -> R:
+    return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+
+def _query_record(row: QueryLogRow) -> QueryRecord:
+    values = {name: getattr(row, name) for name in QueryRecord.__dataclass_fields__}
+    values["chunks"] = tuple(RetrievedChunk(**chunk) for chunk in row.chunks)
+    values["guardrails"] = tuple(row.guardrails)
+    return QueryRecord(**values)
