@@ -9,3 +9,9 @@ reindex_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Scan the docs folder, chunk it, and bring the vector table up to date.",
 )
+
+register_prompts_job = dg.define_asset_job(
+    "register_prompts",
+    selection=dg.AssetSelection.groups("prompts"),
+    description="Store new contents of the prompt files as versions.",
+)

@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from pipelines.definitions import defs
 from tests.conftest import PROJECT_ROOT
@@ -16,12 +17,15 @@ def test_asset_groups_and_reindex_job():
         "source_documents": "corpus",
         "document_chunks": "corpus",
         "chunk_embeddings": "index",
+        "prompt_versions": "prompts",
     }
     job = defs.resolve_job_def("reindex")
     assert job.executor_def.name == "in_process"
-    assert {k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()} == set(
-        groups
-    )
+    assert {k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()} == {
+        "source_documents",
+        "document_chunks",
+        "chunk_embeddings",
+    }
 
 
 def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
@@ -32,7 +36,11 @@ def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 
 
-def test_sensor_targets_reindex():
-    sensor = defs.resolve_sensor_def("documents_changed")
-    assert sensor.job_name == "reindex"
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+@pytest.mark.parametrize(
+    ("sensor", "job"),
+    [("documents_changed", "reindex"), ("new_prompt_version", "register_prompts")],
+)
+def test_sensors_target_their_jobs(sensor, job):
+    definition = defs.resolve_sensor_def(sensor)
+    assert definition.job_name == job
+    assert definition.default_status == dg.DefaultSensorStatus.RUNNING

@@ -1,0 +1,42 @@
+"""Prompts stage: every distinct content of `prompts/*.yaml` as an immutable, labelled version."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from llmops.config import Settings
+from llmops.prompts import load_prompt_files
+from llmops.registry import CANDIDATE, PRODUCTION, register
+from resources.metadata_store import MetadataStore
+
+
+class PromptsConfig(dg.Config):
+    prompts_dir: str | None = None
+    """Folder of prompt files; unset means `LLMOPS_PROMPTS_DIR` (default `prompts/`)."""
+
+
+@dg.asset(group_name="prompts")
+def prompt_versions(config: PromptsConfig, metadata_store: MetadataStore) -> dg.MaterializeResult:
+    """The prompt registry: new file contents become versions (first `production`, then
+    `candidate`); labels move only through promote and rollback."""
+    folder = Path(config.prompts_dir) if config.prompts_dir else Settings.from_env().prompts_dir
+    files = load_prompt_files(folder)
+    added = register(files, metadata_store)
+    rows = []
+    for file in files:
+        labels = metadata_store.labels(file.spec.name)
+        rows.append(
+            f"| {file.spec.name} | {labels.get(PRODUCTION, '')} | {labels.get(CANDIDATE, '')} "
+            f"| {len(metadata_store.prompt_versions(file.spec.name))} |"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "prompts": float(len(files)),
+            "new_versions": float(len(added)),
+            "added": [f"{v.name}@{v.version} ({v.label})" for v in added],
+            "labels": dg.MetadataValue.md(
+                "| prompt | production | candidate | versions |\n|---|---|---|---|\n"
+                + "\n".join(rows)
+            ),
+        }
+    )
