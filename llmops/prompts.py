@@ -135,10 +135,28 @@ def load_prompt_files(folder: Path) -> list[PromptFile]:
     return files
 
 
+class _BlockStyleDumper(yaml.SafeDumper):
+    """Dumps multi-line strings as `|` blocks, so a diff shows the prompt as it was written."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_BlockStyleDumper.add_representer(str, _represent_str)
+
+
+def _as_yaml(spec: PromptSpec) -> str:
+    return yaml.dump(
+        spec.model_dump(mode="json"), Dumper=_BlockStyleDumper, sort_keys=True, width=100
+    )
+
+
 def prompt_diff(old: PromptSpec | None, new: PromptSpec, old_label: str, new_label: str) -> str:
     """Unified diff of two versions' validated content (YAML-rendered, keys sorted)."""
-    before = yaml.safe_dump(old.model_dump(mode="json"), sort_keys=True) if old else ""
-    after = yaml.safe_dump(new.model_dump(mode="json"), sort_keys=True)
+    before = _as_yaml(old) if old else ""
+    after = _as_yaml(new)
     lines = difflib.unified_diff(
         before.splitlines(keepends=True), after.splitlines(keepends=True), old_label, new_label
     )

@@ -155,6 +155,133 @@ def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
     )
 
 
+def _metadata_store():
+    from resources.metadata_store import MetadataStore
+
+    return MetadataStore(url=Settings.from_env().database_url)
+
+
+def _synced_store():
+    """The metadata store with the prompt files' new contents registered (idempotent)."""
+    from llmops.prompts import load_prompt_files
+    from llmops.registry import register
+
+    store = _metadata_store()
+    register(load_prompt_files(Settings.from_env().prompts_dir), store)
+    return store
+
+
+@cli.group()
+def prompts() -> None:
+    """The prompt registry: versions of prompts/*.yaml, labels, promotion and rollback.
+
+    Every command first registers new contents of the prompt files (first version of a prompt
+    becomes `production`, later ones `candidate`).
+    """
+
+
+@prompts.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def prompts_list(as_json: bool) -> None:
+    """Every prompt with its versions (newest first) and labels."""
+    store = _synced_store()
+    listing: dict[str, list[dict]] = {}
+    for record in store.prompt_versions():
+        labels = store.labels(record.name)
+        listing.setdefault(record.name, []).append(
+            {
+                "version": record.version,
+                "labels": sorted(k for k, v in labels.items() if v == record.version),
+                "created_at": record.created_at.isoformat(),
+                "author": record.author,
+                "description": record.description,
+            }
+        )
+    lines = [
+        f"{name}@{v['version']}  {','.join(v['labels']) or '-':<21} {v['created_at'][:19]}  "
+        f"{v['author'] or ''}"
+        for name, versions in sorted(listing.items())
+        for v in versions
+    ]
+    _emit({"prompts": listing}, as_json, "\n".join(lines) or "no prompts")
+
+
+@prompts.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def prompts_show(ref: str, as_json: bool) -> None:
+    """One version: REF is NAME, NAME@LABEL or NAME@VERSION (default: production).
+
+    Shows its content, its diff against the version before it, and the label history.
+    """
+    from llmops.registry import resolve, spec_of
+
+    store = _synced_store()
+    record = resolve(store, ref)
+    history = [
+        {
+            "label": m.label,
+            "from": m.from_version,
+            "to": m.to_version,
+            "reason": m.reason,
+            "moved_at": m.moved_at.isoformat(),
+        }
+        for m in store.label_history(record.name)
+    ]
+    payload = {
+        "name": record.name,
+        "version": record.version,
+        "labels": store.labels(record.name),
+        "created_at": record.created_at.isoformat(),
+        "author": record.author,
+        "prompt": spec_of(record).model_dump(mode="json"),
+        "diff": record.diff,
+        "history": history,
+    }
+    moves = "\n".join(
+        f"  {h['moved_at'][:19]}  {h['label']}: {h['from'] or '-'} -> {h['to']}  ({h['reason']})"
+        for h in history
+    )
+    _emit(
+        payload,
+        as_json,
+        f"{record.name}@{record.version}  labels: {payload['labels']}\n\n{record.diff}\n"
+        f"history:\n{moves}",
+    )
+
+
+@prompts.command("promote")
+@click.argument("name")
+@click.argument("version")
+@click.option("--reason", default="promoted from the command line", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def prompts_promote(name: str, version: str, reason: str, as_json: bool) -> None:
+    """Make VERSION (a version or a label such as `candidate`) the production version of NAME."""
+    from llmops.registry import PRODUCTION, promote, resolve
+
+    store = _synced_store()
+    target = resolve(store, f"{name}@{version}").version
+    before = store.label(name, PRODUCTION)
+    promote(store, name, target, reason)
+    payload = {"name": name, "production": target, "previous": before, "reason": reason}
+    _emit(payload, as_json, f"{name}: production {before} -> {target}")
+
+
+@prompts.command("rollback")
+@click.argument("name")
+@click.option("--reason", default="rolled back from the command line", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def prompts_rollback(name: str, reason: str, as_json: bool) -> None:
+    """Move NAME's production label back to the version it had before the current one."""
+    from llmops.registry import PRODUCTION, rollback
+
+    store = _synced_store()
+    before = store.label(name, PRODUCTION)
+    after = rollback(store, name, reason)
+    payload = {"name": name, "production": after, "previous": before, "reason": reason}
+    _emit(payload, as_json, f"{name}: production {before} -> {after} (rollback)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; errors become one line on stderr and exit code 2 (bad input) or 1."""
     args = sys.argv[1:] if argv is None else argv
