@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from llmops.config import Settings
 from llmops.errors import InputError, LlmopsError
 from llmops.jsonl import read_jsonl
+from resources.metadata_store import MetadataStoreError
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -155,6 +156,128 @@ def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
     )
 
 
+def _answer_clients():
+    """Embedder, vector store, LLM client and budget limits, as the environment configures."""
+    from llmops.budget import BudgetLimits
+    from resources.embedder import Embedder
+    from resources.llm import LLMClient
+    from resources.vector_store import VectorStore
+
+    settings = Settings.from_env()
+    return (
+        Embedder(),
+        VectorStore(uri=settings.lancedb_uri),
+        LLMClient.from_env(),
+        BudgetLimits.from_env(),
+    )
+
+
+def _lineage(record) -> dict:
+    return {
+        "query_id": record.query_id,
+        "created_at": record.created_at.isoformat(),
+        "question": record.question,
+        "answer": record.answer,
+        "status": record.status,
+        "prompt": f"{record.prompt_name}@{record.prompt_version}",
+        "prompt_version": record.prompt_version,
+        "table": record.table_name,
+        "index_version": record.table_version,
+        "embedding_model": record.embedding_model,
+        "chat_model": record.chat_model,
+        "citations": [
+            {"chunk_id": c.chunk_id, "source": c.source, "score": c.score} for c in record.chunks
+        ],
+        "usage": {
+            "input_tokens": record.input_tokens,
+            "output_tokens": record.output_tokens,
+            "cost_usd": record.cost_usd,
+            "trimmed_context": record.trimmed,
+        },
+        "latency_ms": record.latency_ms,
+        "guardrails": list(record.guardrails),
+    }
+
+
+@cli.command()
+@click.argument("text")
+@click.option(
+    "--prompt",
+    "prompt_ref",
+    default="answer",
+    show_default=True,
+    help="NAME, NAME@LABEL or NAME@VERSION of the prompt (default label: production).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def ask(text: str, prompt_ref: str, as_json: bool) -> None:
+    """Answer TEXT from the indexed handbook, with citations; the query is logged with the
+    prompt, index and model versions that served it (see `llmops audit`).
+
+    The chat model is the local SmolLM2-135M unless OPENAI_BASE_URL / OPENAI_API_KEY name an
+    OpenAI-compatible endpoint (LLMOPS_CHAT_MODEL). Budgets: LLMOPS_MAX_INPUT_TOKENS,
+    LLMOPS_MAX_OUTPUT_TOKENS, LLMOPS_DAILY_BUDGET_USD (checked before the call).
+    """
+    from llmops.rag import answer
+    from llmops.registry import resolve
+
+    if not text.strip():
+        raise InputError("TEXT is empty")
+    store = _synced_store()
+    prompt = resolve(store, prompt_ref)
+    embedder, vectors, llm, limits = _answer_clients()
+    record = answer(text, prompt, embedder, vectors, llm, store, limits)
+    payload = _lineage(record)
+    sources = ", ".join(dict.fromkeys(c["source"] for c in payload["citations"])) or "none"
+    _emit(
+        payload,
+        as_json,
+        f"{record.answer}\n\nsources: {sources}\nquery {record.query_id} · prompt "
+        f"{payload['prompt']} · index v{record.table_version} · {record.chat_model} · "
+        f"{record.input_tokens}+{record.output_tokens} tokens · ${record.cost_usd:.6f}",
+    )
+
+
+@cli.command()
+@click.argument("query_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def audit(query_id: str, as_json: bool) -> None:
+    """The lineage of one served answer, and a re-run against the same versions.
+
+    Retrieval reads the LanceDB table checked out at the logged version and the prompt at the
+    logged version, so the same chunks come back even after re-indexing; with a deterministic
+    model the same answer comes back too, and any difference is shown.
+    """
+    from llmops import rag
+
+    store = _metadata_store()
+    record = store.query(query_id)
+    if record is None:
+        raise InputError(f"no logged query with id {query_id!r}")
+    embedder, vectors, llm, limits = _answer_clients()
+    result = rag.audit(record, embedder, vectors, llm, store, limits)
+    payload = {
+        "lineage": _lineage(record),
+        "rerun": {
+            "chunk_ids": result.chunk_ids,
+            "same_chunks": result.same_chunks,
+            "answer": result.answer,
+            "same_answer": result.same_answer,
+            "answer_diff": result.answer_diff,
+        },
+    }
+    lineage = payload["lineage"]
+    _emit(
+        payload,
+        as_json,
+        f"query {query_id} at {lineage['created_at']}\n"
+        f"  prompt {lineage['prompt']} · {lineage['table']} v{lineage['index_version']} · "
+        f"{lineage['embedding_model']} · {lineage['chat_model']}\n"
+        f"  chunks: {', '.join(c['chunk_id'] for c in lineage['citations']) or 'none'}\n"
+        f"re-run: same chunks: {result.same_chunks} · same answer: {result.same_answer}\n"
+        f"{result.answer_diff}",
+    )
+
+
 def _metadata_store():
     from resources.metadata_store import MetadataStore
 
@@ -289,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=args, prog_name="llmops", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except (click.ClickException, LlmopsError) as exc:
+    except (click.ClickException, LlmopsError, MetadataStoreError) as exc:
         message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         return _fail(message, EXIT_BAD_INPUT, "--json" in args)
     except RunFailedError as exc:

@@ -1,0 +1,259 @@
+"""The answer path: retrieve → augment → generate, with budgets enforced before the call and
+every answer logged with the exact versions that produced it (so `audit` can reproduce it).
+"""
+
+import difflib
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from llmops.budget import BudgetExceededError, BudgetLimits, check_daily_budget, fit_context
+from llmops.errors import InputError
+from llmops.pricing import cost
+from llmops.prompts import PromptSpec
+from llmops.registry import spec_of
+from llmops.retrieval import retrieve
+from llmops.templating import Passage, fence, new_marker, render_messages
+from resources.embedder import Embedder
+from resources.llm import LLMClient
+from resources.metadata_store import MetadataStore, PromptVersion, QueryRecord, RetrievedChunk
+from resources.metadata_store import UsageRecord as Usage
+from resources.vector_store import SearchHit, VectorStore, table_name
+
+NO_ANSWER = "I don't know based on the handbook."
+
+
+@dataclass(frozen=True)
+class RagSettings:
+    """Retrieval depth and the similarity floor below which a chunk is not evidence.
+
+    MiniLM cosine scores of unrelated handbook text sit around 0.1–0.3, so 0.35 keeps what is
+    on topic; with nothing above it the assistant says it does not know and skips the LLM.
+    """
+
+    k: int = 5
+    min_score: float = 0.35
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything decided before the LLM call: the evidence, the messages, the token count."""
+
+    passages: list[Passage]
+    scores: list[float]
+    messages: list[dict[str, str]]
+    input_tokens: int
+    max_output_tokens: int
+    trimmed: bool
+    table_version: int
+
+
+def _passages(hits: list[SearchHit], settings: RagSettings) -> list[SearchHit]:
+    return [h for h in hits if h.score >= settings.min_score]
+
+
+def prepare(
+    question: str,
+    spec: PromptSpec,
+    hits: list[SearchHit],
+    table_version: int,
+    llm: LLMClient,
+    limits: BudgetLimits,
+) -> Prepared:
+    """Fit the evidence into the input budget (drop lowest-ranked first, never the question)."""
+    marker = new_marker()
+    passages = [Passage(h.chunk_id, h.document, h.text) for h in hits]
+    overhead = llm.count_tokens(render_messages(spec, "", [], marker))
+    framing = max(
+        (llm.count_text_tokens(fence(f"source: {p.source}\n", marker)) for p in passages), default=0
+    )
+    fitted = fit_context(
+        question,
+        [p.text for p in passages],
+        lambda text: llm.count_text_tokens(text) + framing,
+        overhead,
+        limits.max_input_tokens,
+    )
+    kept = [replace(p, text=text) for p, text in zip(passages, fitted.contexts, strict=False)]
+    messages = render_messages(spec, question, kept, marker)
+    return Prepared(
+        passages=kept,
+        scores=[h.score for h in hits[: len(kept)]],
+        messages=messages,
+        input_tokens=llm.count_tokens(messages),
+        max_output_tokens=min(spec.model.max_output_tokens, limits.max_output_tokens),
+        trimmed=fitted.trimmed,
+        table_version=table_version,
+    )
+
+
+def generate(
+    prepared: Prepared,
+    spec: PromptSpec,
+    llm: LLMClient,
+    store: MetadataStore,
+    limits: BudgetLimits,
+    purpose: str,
+    prompt_version: str,
+    query_id: str | None = None,
+):
+    """Call the LLM if today's budget allows its worst case; every call lands in the ledger.
+
+    A refused call is recorded with cost 0 and raises BudgetExceededError: nothing is charged.
+    """
+    model = llm.model_id
+    worst_case = cost(model, prepared.input_tokens, prepared.max_output_tokens)
+    try:
+        check_daily_budget(store.spend_on(datetime.now(UTC).date()), worst_case, limits)
+    except BudgetExceededError as exc:
+        store.record_usage(
+            Usage(
+                model=model,
+                purpose=purpose,
+                input_tokens=prepared.input_tokens,
+                output_tokens=0,
+                cost_usd=0.0,
+                status="refused",
+                prompt_version=prompt_version,
+                query_id=query_id,
+                detail=str(exc),
+            )
+        )
+        raise
+    completion = llm.complete(prepared.messages, prepared.max_output_tokens, spec.model.temperature)
+    spent = cost(completion.model, completion.input_tokens, completion.output_tokens)
+    store.record_usage(
+        Usage(
+            model=completion.model,
+            purpose=purpose,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            cost_usd=spent,
+            prompt_version=prompt_version,
+            query_id=query_id,
+        )
+    )
+    return completion, spent
+
+
+def answer(
+    question: str,
+    prompt: PromptVersion,
+    embedder: Embedder,
+    vectors: VectorStore,
+    llm: LLMClient,
+    store: MetadataStore,
+    limits: BudgetLimits,
+    settings: RagSettings = RagSettings(),
+) -> QueryRecord:
+    """Answer `question` with citations and log it with its full lineage."""
+    started = time.perf_counter()
+    spec = spec_of(prompt)
+    [found] = retrieve([question], embedder, vectors, k=settings.k)
+    hits = _passages(found.hits, settings)
+    record = QueryRecord(
+        question=question,
+        answer=NO_ANSWER,
+        prompt_name=prompt.name,
+        prompt_version=prompt.version,
+        table_name=table_name(embedder.model_id),
+        table_version=found.index_version,
+        embedding_model=embedder.model_id,
+        chat_model=llm.model_id,
+        status="no_context",
+    )
+    if hits:
+        prepared = prepare(question, spec, hits, found.index_version, llm, limits)
+        try:
+            completion, spent = generate(
+                prepared, spec, llm, store, limits, "answer", prompt.version, record.query_id
+            )
+        except BudgetExceededError as exc:
+            store.log_query(replace(record, answer=str(exc), status="refused"))
+            raise
+        record = replace(
+            record,
+            answer=completion.text.strip(),
+            chat_model=completion.model,
+            chunks=tuple(
+                RetrievedChunk(p.chunk_id, p.source, round(s, 6))
+                for p, s in zip(prepared.passages, prepared.scores, strict=True)
+            ),
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            cost_usd=spent,
+            trimmed=prepared.trimmed,
+            status="answered",
+        )
+    record = replace(record, latency_ms=round((time.perf_counter() - started) * 1000, 1))
+    store.log_query(record)
+    return record
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """A logged answer and what the same versions produce now."""
+
+    lineage: QueryRecord
+    chunk_ids: list[str]
+    same_chunks: bool
+    answer: str
+    same_answer: bool
+    answer_diff: str
+
+
+def audit(
+    record: QueryRecord,
+    embedder: Embedder,
+    vectors: VectorStore,
+    llm: LLMClient,
+    store: MetadataStore,
+    limits: BudgetLimits,
+    settings: RagSettings = RagSettings(),
+) -> AuditResult:
+    """Re-run a logged query against the LanceDB version and prompt version it was served with.
+
+    Retrieval reads the table checked out at the logged version, so later re-indexing does not
+    change what comes back; the re-generation is charged to the ledger as purpose `audit`.
+    """
+    if embedder.model_id != record.embedding_model:
+        raise InputError(
+            f"query {record.query_id} was embedded with {record.embedding_model}; the configured "
+            f"embedder is {embedder.model_id}: configure that model to audit it"
+        )
+    prompt = store.prompt_version(record.prompt_name, record.prompt_version)
+    if prompt is None:
+        raise InputError(f"prompt {record.prompt_name}@{record.prompt_version} is not stored")
+    spec = spec_of(prompt)
+    found = vectors.search(
+        record.embedding_model,
+        embedder.encode([record.question]),
+        k=settings.k,
+        version=record.table_version,
+    )
+    hits = _passages(found.hits[0], settings)
+    chunk_ids: list[str] = []
+    text = NO_ANSWER
+    if hits:
+        prepared = prepare(record.question, spec, hits, record.table_version, llm, limits)
+        chunk_ids = [p.chunk_id for p in prepared.passages]
+        completion, _ = generate(
+            prepared, spec, llm, store, limits, "audit", prompt.version, record.query_id
+        )
+        text = completion.text.strip()
+    diff = "".join(
+        difflib.unified_diff(
+            record.answer.splitlines(keepends=True),
+            text.splitlines(keepends=True),
+            "logged",
+            "rerun",
+        )
+    )
+    return AuditResult(
+        lineage=record,
+        chunk_ids=chunk_ids,
+        same_chunks=chunk_ids == [c.chunk_id for c in record.chunks],
+        answer=text,
+        same_answer=text == record.answer,
+        answer_diff=diff,
+    )
