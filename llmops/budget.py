@@ -144,13 +144,14 @@ def fit_context(
     count_tokens: Callable[[str], int],
     overhead_tokens: int,
     max_input_tokens: int,
+    per_context_tokens: int = 0,
 ) -> FittedContext:
     """Keep the best-ranked contexts that fit `max_input_tokens` together with the question.
 
     `contexts` come best first. Whole contexts are dropped from the end; if even the first does
     not fit alone, it is cut to the room left. The question is never cut: if it does not fit
-    with `overhead_tokens` (system text, template, chat framing), InputTooLongError. Per-context
-    framing (fences, source lines) belongs in `count_tokens`, which sees each context alone.
+    with `overhead_tokens` (system text, template, chat framing), InputTooLongError. Framing
+    around each kept context (fences, source lines) costs `per_context_tokens`.
     """
     question_tokens = count_tokens(question)
     fixed = question_tokens + overhead_tokens
@@ -164,16 +165,16 @@ def fit_context(
     kept: list[str] = []
     used = 0
     for context in contexts:
-        tokens = count_tokens(context)
+        tokens = count_tokens(context) + per_context_tokens
         if used + tokens > room:
             break
         kept.append(context)
         used += tokens
     truncated = False
-    if not kept and contexts and room > 0:
-        prefix = _longest_prefix(contexts[0], room, count_tokens)
+    if not kept and contexts and room > per_context_tokens:
+        prefix = _longest_prefix(contexts[0], room - per_context_tokens, count_tokens)
         if prefix:
-            kept, used, truncated = [prefix], count_tokens(prefix), True
+            kept, used, truncated = [prefix], count_tokens(prefix) + per_context_tokens, True
     dropped = len(contexts) - len(kept)
     return FittedContext(
         contexts=kept,

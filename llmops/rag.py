@@ -7,13 +7,19 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from llmops.budget import BudgetExceededError, BudgetLimits, check_daily_budget, fit_context
+from llmops.budget import (
+    BudgetExceededError,
+    BudgetLimits,
+    InputTooLongError,
+    check_daily_budget,
+    fit_context,
+)
 from llmops.errors import InputError
 from llmops.pricing import cost
 from llmops.prompts import PromptSpec
 from llmops.registry import spec_of
 from llmops.retrieval import retrieve
-from llmops.templating import Passage, fence, new_marker, render_messages
+from llmops.templating import Passage, fence, marker_for, render_messages
 from resources.embedder import Embedder
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore, PromptVersion, QueryRecord, RetrievedChunk
@@ -21,6 +27,7 @@ from resources.metadata_store import UsageRecord as Usage
 from resources.vector_store import SearchHit, VectorStore, table_name
 
 NO_ANSWER = "I don't know based on the handbook."
+_FIT_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -59,31 +66,49 @@ def prepare(
     table_version: int,
     llm: LLMClient,
     limits: BudgetLimits,
+    request_id: str,
 ) -> Prepared:
-    """Fit the evidence into the input budget (drop lowest-ranked first, never the question)."""
-    marker = new_marker()
+    """Fit the evidence into the input budget (drop lowest-ranked first, never the question).
+
+    Token counts of the parts do not add up exactly to the count of the rendered chat (joins
+    and chat framing), so the fit is repeated with the overshoot taken off until the rendered
+    messages themselves are within the limit.
+    """
+    marker = marker_for(request_id)
     passages = [Passage(h.chunk_id, h.document, h.text) for h in hits]
     overhead = llm.count_tokens(render_messages(spec, "", [], marker))
     framing = max(
         (llm.count_text_tokens(fence(f"source: {p.source}\n", marker)) for p in passages), default=0
     )
-    fitted = fit_context(
-        question,
-        [p.text for p in passages],
-        lambda text: llm.count_text_tokens(text) + framing,
-        overhead,
-        limits.max_input_tokens,
-    )
-    kept = [replace(p, text=text) for p, text in zip(passages, fitted.contexts, strict=False)]
-    messages = render_messages(spec, question, kept, marker)
-    return Prepared(
-        passages=kept,
-        scores=[h.score for h in hits[: len(kept)]],
-        messages=messages,
-        input_tokens=llm.count_tokens(messages),
-        max_output_tokens=min(spec.model.max_output_tokens, limits.max_output_tokens),
-        trimmed=fitted.trimmed,
-        table_version=table_version,
+    room = limits.max_input_tokens
+    for _ in range(_FIT_ATTEMPTS):
+        fitted = fit_context(
+            question,
+            [p.text for p in passages],
+            llm.count_text_tokens,
+            overhead,
+            room,
+            per_context_tokens=framing,
+        )
+        if passages and not fitted.contexts:
+            break
+        kept = [replace(p, text=text) for p, text in zip(passages, fitted.contexts, strict=False)]
+        messages = render_messages(spec, question, kept, marker)
+        input_tokens = llm.count_tokens(messages)
+        if input_tokens <= limits.max_input_tokens:
+            return Prepared(
+                passages=kept,
+                scores=[h.score for h in hits[: len(kept)]],
+                messages=messages,
+                input_tokens=input_tokens,
+                max_output_tokens=min(spec.model.max_output_tokens, limits.max_output_tokens),
+                trimmed=fitted.trimmed or room < limits.max_input_tokens,
+                table_version=table_version,
+            )
+        room -= input_tokens - limits.max_input_tokens
+    raise InputTooLongError(
+        f"no retrieved passage fits in LLMOPS_MAX_INPUT_TOKENS={limits.max_input_tokens} "
+        f"next to a {overhead}-token prompt: raise the limit or shorten the prompt"
     )
 
 
@@ -163,7 +188,7 @@ def answer(
         status="no_context",
     )
     if hits:
-        prepared = prepare(question, spec, hits, found.index_version, llm, limits)
+        prepared = prepare(question, spec, hits, found.index_version, llm, limits, record.query_id)
         try:
             completion, spent = generate(
                 prepared, spec, llm, store, limits, "answer", prompt.version, record.query_id
@@ -235,7 +260,9 @@ def audit(
     chunk_ids: list[str] = []
     text = NO_ANSWER
     if hits:
-        prepared = prepare(record.question, spec, hits, record.table_version, llm, limits)
+        prepared = prepare(
+            record.question, spec, hits, record.table_version, llm, limits, record.query_id
+        )
         chunk_ids = [p.chunk_id for p in prepared.passages]
         completion, _ = generate(
             prepared, spec, llm, store, limits, "audit", prompt.version, record.query_id

@@ -1,12 +1,12 @@
 """Fill a prompt template so that retrieved text and the user's question stay data.
 
-Each passage and the question are fenced between markers that carry a per-request random
-token, and the system text tells the model that fenced text is never an instruction. Any
-occurrence of the token inside the data is removed first, so a document cannot close its fence
-early and speak as the system.
+Each passage and the question are fenced between markers that carry a per-request token, and
+the system text tells the model that fenced text is never an instruction. Any occurrence of
+the token inside the data is removed first, so a document cannot close its fence early and
+speak as the system.
 """
 
-import secrets
+import hashlib
 from dataclasses import dataclass
 
 from llmops.prompts import PromptSpec
@@ -26,8 +26,13 @@ class Passage:
     text: str
 
 
-def new_marker() -> str:
-    return secrets.token_hex(8)
+def marker_for(request_id: str) -> str:
+    """The fence token of one request, derived from its random id (a uuid4).
+
+    Nobody can know it before the request exists, and `audit` can rebuild the very same
+    messages from the logged query id, so a re-run sees exactly the tokens the model saw.
+    """
+    return hashlib.sha256(f"llmops-fence:{request_id}".encode()).hexdigest()[:16]
 
 
 def fence(text: str, marker: str) -> str:
