@@ -8,7 +8,7 @@ import pytest
 from llmops.budget import BudgetExceededError, BudgetLimits
 from llmops.prompts import load_prompt_files
 from llmops.rag import NO_ANSWER, answer, audit
-from llmops.registry import register, resolve
+from llmops.registry import promote, register, resolve, rollback
 from resources.llm import LLMClient
 from tests.conftest import PROJECT_ROOT, materialize_index
 from tests.llm_server import ScriptedLLMServer, ok
@@ -119,19 +119,32 @@ def test_input_budget_trims_context_never_the_question(
     assert len(sent[1]["content"]) < len(server.bodies[0]["messages"][1]["content"])
 
 
-def test_promote_changes_the_prompt_ask_uses(indexed, embedder, store, llm, metadata, server):
-    server.script(ok("a"), ok("b"))
-    concise = resolve(metadata, "answer-concise").version
-    first = _ask("How do I report a lost laptop?", embedder, store, llm, metadata)
-    assert first.prompt_version == resolve(metadata, "answer").version
-    before = server.bodies[0]["messages"][0]["content"]
-    assert "Northwind Quill handbook assistant" in before
-    assert concise != first.prompt_version
-    second = _ask(
-        "How do I report a lost laptop?", embedder, store, llm, metadata, prompt="answer-concise"
-    )
-    assert second.prompt_version == concise
-    assert "at most two sentences" in server.bodies[1]["messages"][0]["content"]
+def test_promote_and_rollback_change_the_prompt_ask_uses(
+    indexed, embedder, store, llm, metadata, server, tmp_path
+):
+    server.script(ok("a"), ok("b"), ok("c"), ok("d"))
+    question = "How do I report a lost laptop?"
+    v1 = resolve(metadata, "answer").version
+    edited = tmp_path / "prompts"
+    edited.mkdir()
+    source = (PROJECT_ROOT / "prompts" / "answer.yaml").read_text()
+    (edited / "answer.yaml").write_text(source.replace("handbook assistant", "HR helpdesk bot"))
+    [v2] = register(load_prompt_files(edited), metadata)
+    assert v2.label == "candidate"
+
+    assert _ask(question, embedder, store, llm, metadata).prompt_version == v1
+    promote(metadata, "answer", v2.version, "candidate reads better")
+    assert _ask(question, embedder, store, llm, metadata).prompt_version == v2.version
+    assert "HR helpdesk bot" in server.bodies[1]["messages"][0]["content"]
+    rollback(metadata, "answer", "bot wording confused users")
+    assert _ask(question, embedder, store, llm, metadata).prompt_version == v1
+    assert "handbook assistant" in server.bodies[2]["messages"][0]["content"]
+    concise = _ask(question, embedder, store, llm, metadata, prompt="answer-concise")
+    assert "at most two sentences" in server.bodies[3]["messages"][0]["content"]
+    assert concise.prompt_name == "answer-concise"
+    history = metadata.label_history("answer")
+    moves = [(m.from_version, m.to_version) for m in history if m.label == "production"]
+    assert moves[-2:] == [(v1, v2.version), (v2.version, v1)]
 
 
 def test_audit_reproduces_retrieval_after_reindex(indexed, embedder, store, llm, metadata, server):
