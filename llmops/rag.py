@@ -55,7 +55,7 @@ class Prepared:
     table_version: int
 
 
-def _passages(hits: list[SearchHit], settings: RagSettings) -> list[SearchHit]:
+def _above_floor(hits: list[SearchHit], settings: RagSettings) -> list[SearchHit]:
     return [h for h in hits if h.score >= settings.min_score]
 
 
@@ -175,7 +175,7 @@ def answer(
     started = time.perf_counter()
     spec = spec_of(prompt)
     [found] = retrieve([question], embedder, vectors, k=settings.k)
-    hits = _passages(found.hits, settings)
+    hits = _above_floor(found.hits, settings)
     record = QueryRecord(
         question=question,
         answer=NO_ANSWER,
@@ -250,13 +250,8 @@ def audit(
     if prompt is None:
         raise InputError(f"prompt {record.prompt_name}@{record.prompt_version} is not stored")
     spec = spec_of(prompt)
-    found = vectors.search(
-        record.embedding_model,
-        embedder.encode([record.question]),
-        k=settings.k,
-        version=record.table_version,
-    )
-    hits = _passages(found.hits[0], settings)
+    [found] = retrieve([record.question], embedder, vectors, settings.k, record.table_version)
+    hits = _above_floor(found.hits, settings)
     chunk_ids: list[str] = []
     text = NO_ANSWER
     if hits:

@@ -31,13 +31,18 @@ class Retrieval:
 
 
 def retrieve(
-    queries: Sequence[str], embedder: Embedder, store: VectorStore, k: int = 5
+    queries: Sequence[str],
+    embedder: Embedder,
+    store: VectorStore,
+    k: int = 5,
+    version: int | None = None,
 ) -> list[Retrieval]:
-    """Top-`k` chunks for each query, encoded in one batch and searched at one table version."""
+    """Top-`k` chunks for each query, encoded in one batch and searched at one table version
+    (the latest, or `version` checked out to reproduce what was served then)."""
     model_id = embedder.model_id
-    if not store.has_table(model_id):
+    if not store.has_table(model_id):  # before encoding: no model load for a missing index
         raise IndexNotFoundError(
             f"no index for embedding model {model_id} in {store.uri}: run `llmops ingest` first"
         )
-    found = store.search(model_id, embedder.encode(list(queries)), k=k)
+    found = store.search(model_id, embedder.encode(list(queries)), k=k, version=version)
     return [Retrieval(q, found.version, h) for q, h in zip(queries, found.hits, strict=True)]

@@ -29,6 +29,10 @@ class SearchHit:
     score: float
 
 
+class TableNotFoundError(LookupError):
+    """The embedding model has no table yet: nothing was indexed with it."""
+
+
 @dataclass(frozen=True)
 class SearchResults:
     version: int
@@ -81,14 +85,19 @@ class VectorStore(ConfigurableResource):
 
     def has_table(self, model_id: str) -> bool:
         try:
-            self.db.open_table(table_name(model_id))
-        except ValueError:  # lancedb's "Table '…' was not found"
+            self.table(model_id)
+        except TableNotFoundError:
             return False
         return True
 
     def table(self, model_id: str, version: int | None = None):
         """The model's table at its latest version, or checked out (read-only) at `version`."""
-        table = self.db.open_table(table_name(model_id))
+        try:
+            table = self.db.open_table(table_name(model_id))
+        except ValueError as exc:  # lancedb's "Table '…' was not found"
+            raise TableNotFoundError(
+                f"no table for embedding model {model_id} in {self.uri}"
+            ) from exc
         if version is not None:
             table.checkout(version)
         return table

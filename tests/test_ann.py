@@ -3,7 +3,6 @@
 import itertools
 import random
 
-import dagster as dg
 import numpy as np
 import pytest
 from lancedb.index import IvfPq
@@ -132,4 +131,3 @@ def test_materialized_corpus_gets_an_index_and_a_passing_check(embedder, tmp_pat
     assert np.isclose(
         check.metadata["recall_at_10"].value, store.ann_recall(embedder.model_id, sample=100, k=10)
     )
-    assert isinstance(check, dg.AssetCheckEvaluation)

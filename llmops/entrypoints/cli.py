@@ -133,12 +133,8 @@ def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
     queries = read_jsonl(batch, BatchQuery) if batch else [BatchQuery(id=0, query=text)]
 
     from llmops.retrieval import retrieve
-    from pipelines.definitions import defs
 
-    resources = defs.resources
-    retrievals = retrieve(
-        [q.query for q in queries], resources["embedder"], resources["vector_store"], k=k
-    )
+    retrievals = retrieve([q.query for q in queries], *_index_clients(), k=k)
     if batch is not None:
         for q, r in zip(queries, retrievals, strict=True):
             line = {"id": q.id, "query": q.query, "index_version": r.index_version}
@@ -156,20 +152,20 @@ def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
     )
 
 
+def _index_clients():
+    """Embedder and vector store as the environment configures them (as in the Definitions)."""
+    from resources.embedder import Embedder
+    from resources.vector_store import VectorStore
+
+    return Embedder(), VectorStore(uri=Settings.from_env().lancedb_uri)
+
+
 def _answer_clients():
     """Embedder, vector store, LLM client and budget limits, as the environment configures."""
     from llmops.budget import BudgetLimits
-    from resources.embedder import Embedder
     from resources.llm import LLMClient
-    from resources.vector_store import VectorStore
 
-    settings = Settings.from_env()
-    return (
-        Embedder(),
-        VectorStore(uri=settings.lancedb_uri),
-        LLMClient.from_env(),
-        BudgetLimits.from_env(),
-    )
+    return (*_index_clients(), LLMClient.from_env(), BudgetLimits.from_env())
 
 
 def _lineage(record) -> dict:
