@@ -15,8 +15,13 @@ MIN_ANN_RECALL = 0.95
 
 
 def _log_progress(log: dg.DagsterLogManager, what: str) -> Callable[[int, int], None]:
+    step = 1  # log about every 10%, and the last one
+
     def report(done: int, total: int) -> None:
-        log.info(f"{what} {done}/{total} ({100 * done / total:.0f}%)")
+        nonlocal step
+        if done == total or done >= step * total / 10:
+            step = int(10 * done / total) + 1
+            log.info(f"{what} {done}/{total} ({100 * done / total:.0f}%)")
 
     return report
 

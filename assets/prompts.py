@@ -9,6 +9,13 @@ from llmops.prompts import load_prompt_files
 from llmops.registry import CANDIDATE, PRODUCTION, register
 from resources.metadata_store import MetadataStore
 
+PROMPT_VERSIONS = dg.DynamicPartitionsDefinition(name="prompt_versions")
+"""One partition per registered prompt version, keyed `NAME@VERSION` (the evaluation assets)."""
+
+
+def partition_key(name: str, version: str) -> str:
+    return f"{name}@{version}"
+
 
 class PromptsConfig(dg.Config):
     prompts_dir: str | None = None
@@ -16,12 +23,18 @@ class PromptsConfig(dg.Config):
 
 
 @dg.asset(group_name="prompts")
-def prompt_versions(config: PromptsConfig, metadata_store: MetadataStore) -> dg.MaterializeResult:
+def prompt_versions(
+    context: dg.AssetExecutionContext, config: PromptsConfig, metadata_store: MetadataStore
+) -> dg.MaterializeResult:
     """The prompt registry: new file contents become versions (first `production`, then
     `candidate`); labels move only through promote and rollback."""
     folder = Path(config.prompts_dir) if config.prompts_dir else Settings.from_env().prompts_dir
     files = load_prompt_files(folder)
     added = register(files, metadata_store)
+    context.instance.add_dynamic_partitions(
+        PROMPT_VERSIONS.name,
+        [partition_key(v.name, v.version) for v in metadata_store.prompt_versions()],
+    )
     rows = []
     for file in files:
         labels = metadata_store.labels(file.spec.name)

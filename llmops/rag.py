@@ -5,25 +5,17 @@ every answer logged with the exact versions that produced it (so `audit` can rep
 import difflib
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
-from llmops.budget import (
-    BudgetExceededError,
-    BudgetLimits,
-    InputTooLongError,
-    check_daily_budget,
-    fit_context,
-)
+from llmops.budget import BudgetExceededError, BudgetLimits, InputTooLongError, fit_context
 from llmops.errors import InputError
-from llmops.pricing import cost
+from llmops.metering import metered_complete
 from llmops.prompts import PromptSpec
 from llmops.registry import spec_of
 from llmops.retrieval import retrieve
 from llmops.templating import Passage, fence, marker_for, render_messages
 from resources.embedder import Embedder
-from resources.llm import LLMClient
+from resources.llm import Completion, LLMClient
 from resources.metadata_store import MetadataStore, PromptVersion, QueryRecord, RetrievedChunk
-from resources.metadata_store import UsageRecord as Usage
 from resources.vector_store import SearchHit, VectorStore, table_name
 
 NO_ANSWER = "I don't know based on the handbook."
@@ -121,44 +113,20 @@ def generate(
     purpose: str,
     prompt_version: str,
     query_id: str | None = None,
-):
-    """Call the LLM if today's budget allows its worst case; every call lands in the ledger.
-
-    A refused call is recorded with cost 0 and raises BudgetExceededError: nothing is charged.
-    """
-    model = llm.model_id
-    worst_case = cost(model, prepared.input_tokens, prepared.max_output_tokens)
-    try:
-        check_daily_budget(store.spend_on(datetime.now(UTC).date()), worst_case, limits)
-    except BudgetExceededError as exc:
-        store.record_usage(
-            Usage(
-                model=model,
-                purpose=purpose,
-                input_tokens=prepared.input_tokens,
-                output_tokens=0,
-                cost_usd=0.0,
-                status="refused",
-                prompt_version=prompt_version,
-                query_id=query_id,
-                detail=str(exc),
-            )
-        )
-        raise
-    completion = llm.complete(prepared.messages, prepared.max_output_tokens, spec.model.temperature)
-    spent = cost(completion.model, completion.input_tokens, completion.output_tokens)
-    store.record_usage(
-        Usage(
-            model=completion.model,
-            purpose=purpose,
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            cost_usd=spent,
-            prompt_version=prompt_version,
-            query_id=query_id,
-        )
+) -> tuple[Completion, float]:
+    """The LLM's answer to `prepared`, within today's budget and recorded in the ledger."""
+    return metered_complete(
+        llm,
+        prepared.messages,
+        prepared.input_tokens,
+        prepared.max_output_tokens,
+        spec.model.temperature,
+        store,
+        limits,
+        purpose,
+        prompt_version,
+        query_id,
     )
-    return completion, spent
 
 
 def answer(

@@ -1,12 +1,21 @@
 """The one Dagster `Definitions` of llmops (code location `pipelines.definitions`)."""
 
+import os
+
 import dagster as dg
 
-from assets import corpus, index, prompts
+from assets import corpus, evaluation, index, prompts
 from llmops.config import Settings
-from pipelines.jobs import register_prompts_job, reindex_job
-from pipelines.sensors import documents_changed, new_prompt_version
+from pipelines.jobs import calibrate_judge_job, evaluate_job, register_prompts_job, reindex_job
+from pipelines.schedules import nightly_evaluation
+from pipelines.sensors import (
+    documents_changed,
+    evaluate_after_reindex,
+    evaluate_new_candidate,
+    new_prompt_version,
+)
 from resources.embedder import Embedder
+from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 
@@ -16,13 +25,20 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "embedder": Embedder(),
         "vector_store": VectorStore(uri=settings.lancedb_uri),
         "metadata_store": MetadataStore(url=settings.database_url),
+        "llm": LLMClient(
+            base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            # an EnvVar, so the UI shows the variable's name and never the key
+            api_key=dg.EnvVar("OPENAI_API_KEY") if os.environ.get("OPENAI_API_KEY") else None,
+            model=os.environ.get("LLMOPS_CHAT_MODEL") or None,
+        ),
     }
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([corpus, index, prompts]),
+    assets=dg.load_assets_from_modules([corpus, index, prompts, evaluation]),
     asset_checks=dg.load_asset_checks_from_modules([index]),
-    jobs=[reindex_job, register_prompts_job],
-    sensors=[documents_changed, new_prompt_version],
+    jobs=[reindex_job, register_prompts_job, evaluate_job, calibrate_judge_job],
+    schedules=[nightly_evaluation],
+    sensors=[documents_changed, new_prompt_version, evaluate_new_candidate, evaluate_after_reindex],
     resources=build_resources(Settings.from_env()),
 )

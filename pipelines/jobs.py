@@ -1,6 +1,8 @@
-"""Jobs: the reindex job runs the corpus and index stages in one process."""
+"""Jobs: reindex, register prompts, evaluate one prompt version, calibrate the judge."""
 
 import dagster as dg
+
+from assets.prompts import PROMPT_VERSIONS
 
 # In-process: the embedding model is loaded once per run, and nothing forks after torch loads.
 reindex_job = dg.define_asset_job(
@@ -14,4 +16,19 @@ register_prompts_job = dg.define_asset_job(
     "register_prompts",
     selection=dg.AssetSelection.groups("prompts"),
     description="Store new contents of the prompt files as versions.",
+)
+
+evaluate_job = dg.define_asset_job(
+    "evaluate",
+    selection=dg.AssetSelection.assets("eval_dataset", "eval_answers", "eval_scores"),
+    partitions_def=PROMPT_VERSIONS,
+    executor_def=dg.in_process_executor,
+    description="Answer and score the eval set with one prompt version (partition NAME@VERSION) "
+    "and gate a candidate against production.",
+)
+
+calibrate_judge_job = dg.define_asset_job(
+    "calibrate_judge",
+    selection=dg.AssetSelection.assets("judge_calibration"),
+    description="Measure the configured judge's agreement with the hand-labelled verdicts.",
 )

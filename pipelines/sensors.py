@@ -1,12 +1,15 @@
-"""Sensors: react to changes in the knowledge base."""
+"""Sensors: react to changes in the knowledge base, the prompts and the index."""
 
 import dagster as dg
 
+from assets.prompts import PROMPT_VERSIONS, partition_key
 from llmops.config import Settings
 from llmops.documents import manifest_digest
 from llmops.errors import InputError
 from llmops.prompts import load_prompt_files
-from pipelines.jobs import register_prompts_job, reindex_job
+from llmops.registry import CANDIDATE, PRODUCTION
+from pipelines.jobs import evaluate_job, register_prompts_job, reindex_job
+from resources.metadata_store import MetadataStore
 
 
 @dg.sensor(
@@ -40,3 +43,63 @@ def new_prompt_version(context: dg.SensorEvaluationContext) -> dg.SensorResult |
     if versions == context.cursor:
         return dg.SkipReason("no new prompt content")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=versions)], cursor=versions)
+
+
+def _store() -> MetadataStore:
+    return MetadataStore(url=Settings.from_env().database_url)
+
+
+def production_keys(store: MetadataStore) -> list[str]:
+    """The partition key of every prompt's production version."""
+    names = sorted({v.name for v in store.prompt_versions()})
+    return [
+        partition_key(name, version)
+        for name in names
+        if (version := store.label(name, PRODUCTION)) is not None
+    ]
+
+
+@dg.sensor(
+    job=evaluate_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Evaluate every new candidate prompt version against production.",
+)
+def evaluate_new_candidate(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    store = _store()
+    requests = []
+    for name in sorted({v.name for v in store.prompt_versions()}):
+        labels = store.labels(name)
+        candidate = labels.get(CANDIDATE)
+        if candidate is None or candidate == labels.get(PRODUCTION):
+            continue
+        key = partition_key(name, candidate)
+        requests.append(dg.RunRequest(run_key=f"candidate:{key}", partition_key=key))
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[
+            PROMPT_VERSIONS.build_add_request([r.partition_key for r in requests])
+        ],
+    )
+
+
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("chunk_embeddings"),
+    job=evaluate_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Evaluate production again after a re-index (a new table version).",
+)
+def evaluate_after_reindex(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    materialization = asset_event.asset_materialization
+    embedded = materialization.metadata.get("embedded") if materialization else None
+    deleted = materialization.metadata.get("deleted") if materialization else None
+    if embedded is not None and deleted is not None and embedded.value == deleted.value == 0:
+        return dg.SkipReason("the re-index changed nothing: the table version is the same data")
+    keys = production_keys(_store())
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=f"reindex:{asset_event.storage_id}:{key}", partition_key=key)
+            for key in keys
+        ],
+        dynamic_partitions_requests=[PROMPT_VERSIONS.build_add_request(keys)],
+    )

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Engine,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     String,
@@ -183,6 +184,31 @@ class FeedbackRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class EvaluationRow(Base):
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        Index("ix_evaluations_prompt", "prompt_name", "prompt_version", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    prompt_name: Mapped[str] = mapped_column(String(128))
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(64))
+    evalset: Mapped[str] = mapped_column(Text)
+    evalset_digest: Mapped[str] = mapped_column(String(64))
+    table_version: Mapped[int] = mapped_column(Integer)
+    chat_model: Mapped[str] = mapped_column(String(256))
+    judge: Mapped[dict] = mapped_column(JSON)
+    metrics: Mapped[dict] = mapped_column(JSON)
+    gate_passed: Mapped[bool | None] = mapped_column(Boolean)
+    gate_baseline: Mapped[str | None] = mapped_column(String(64))
+    gate_details: Mapped[list] = mapped_column(JSON)
+    cost_usd: Mapped[float] = mapped_column(Double)
+    scores_path: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+
+
 class UsageRow(Base):
     __tablename__ = "usage_ledger"
     __table_args__ = (CheckConstraint("status IN ('charged', 'refused')", name="status"),)
@@ -295,6 +321,33 @@ class UsageRecord:
     def __post_init__(self) -> None:
         if self.status not in USAGE_STATUSES:
             raise ValueError(f"usage status must be one of {USAGE_STATUSES}, got {self.status!r}")
+        object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """One evaluation of a prompt version on an eval set; `gate_passed` is None when no gate
+    ran (production itself, or nothing to compare with)."""
+
+    prompt_name: str
+    prompt_version: str
+    label: str | None
+    evalset: str
+    evalset_digest: str
+    table_version: int
+    chat_model: str
+    judge: dict[str, Any]
+    metrics: dict[str, Any]
+    gate_passed: bool | None = None
+    gate_baseline: str | None = None
+    gate_details: list[Any] = field(default_factory=list)
+    cost_usd: float = 0.0
+    scores_path: str | None = None
+    run_id: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
 
 
@@ -560,13 +613,7 @@ class MetadataStore(ConfigurableResource):
 
     def record_usage(self, record: UsageRecord) -> UsageRecord:
         """Append one model call to the ledger; returns it with its ledger id."""
-        values = _fields(record)
-        del values["id"]
-        with self.session() as session:
-            row = UsageRow(**values)
-            session.add(row)
-            session.flush()
-            return _record(UsageRecord, row)
+        return self._insert(UsageRow, record)
 
     def spend_on(self, day: date) -> float:
         """USD charged (refused calls excluded) on the UTC calendar day `day`."""
@@ -586,6 +633,34 @@ class MetadataStore(ConfigurableResource):
             query = query.where(UsageRow.created_at >= _utc(since, "since"))
         with self.session(write=False) as session:
             return [_record(UsageRecord, row) for row in session.scalars(query)]
+
+    def add_evaluation(self, record: EvaluationRecord) -> EvaluationRecord:
+        """Store one evaluation; returns it with its id."""
+        return self._insert(EvaluationRow, record)
+
+    def _insert(self, row_type: type[Base], record: R) -> R:
+        """Insert `record` (whose `id` the database assigns); returns it with that id."""
+        values = _fields(record)
+        del values["id"]
+        with self.session() as session:
+            row = row_type(**values)
+            session.add(row)
+            session.flush()
+            return _record(type(record), row)
+
+    def evaluations(
+        self, prompt_name: str | None = None, prompt_version: str | None = None
+    ) -> list[EvaluationRecord]:
+        """Stored evaluations, newest first, optionally of one prompt or one version."""
+        query = select(EvaluationRow).order_by(
+            EvaluationRow.created_at.desc(), EvaluationRow.id.desc()
+        )
+        if prompt_name is not None:
+            query = query.where(EvaluationRow.prompt_name == prompt_name)
+        if prompt_version is not None:
+            query = query.where(EvaluationRow.prompt_version == prompt_version)
+        with self.session(write=False) as session:
+            return [_record(EvaluationRecord, row) for row in session.scalars(query)]
 
 
 def _fields(record: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """An OpenAI-compatible chat endpoint on 127.0.0.1 that plays a script of replies.
 
 `POST /v1/chat/completions` answers with the next scripted `Reply`: a completion, or an error
-status with OpenAI's error body and optional headers such as `Retry-After`. Every request body
+status with OpenAI's error body and optional headers such as `Retry-After`; with the script
+empty, a `responder` (if given) computes the reply from the request. Every request body
 and its arrival time are recorded, so tests see what the client sent and how long it waited.
 """
 
@@ -11,6 +12,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -54,7 +56,8 @@ class Received:
 class ScriptedLLMServer:
     """The server, started on a free port; `base_url` is what an OpenAI client is given."""
 
-    def __init__(self) -> None:
+    def __init__(self, responder: Callable[[dict], Reply] | None = None) -> None:
+        self.responder = responder  # answers every request the script does not
         self.received: list[Received] = []
         self.unscripted = 0
         self._script: deque[Reply] = deque()
@@ -101,6 +104,8 @@ class ScriptedLLMServer:
             self.received.append(received)
             if self._script:
                 return self._script.popleft()
+            if self.responder is not None:
+                return self.responder(received.body)
             self.unscripted += 1
             return None
 

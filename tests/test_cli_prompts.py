@@ -33,13 +33,23 @@ def test_promote_and_rollback_show_in_history(env):
     assert v2["labels"] == ["candidate"]
     assert versions[1]["version"] == v1["version"]
 
-    promoted = _json("prompts", "promote", "answer", "candidate", "--reason", "better", home=home)
-    assert promoted == {
-        "name": "answer",
-        "production": v2["version"],
-        "previous": v1["version"],
-        "reason": "better",
-    }
+    refused = llmops("prompts", "promote", "answer", "candidate", "--reason", "x", home=home)
+    assert refused.returncode == 2
+    assert "gate of answer@" in refused.stderr
+    assert "never ran" in refused.stderr
+    assert _json("prompts", "show", "answer", home=home)["version"] == v1["version"]
+    bare_force = llmops("prompts", "promote", "answer", "candidate", "--force", home=home)
+    assert bare_force.returncode == 2
+    assert "--force needs --reason" in bare_force.stderr
+
+    promoted = _json(
+        "prompts", "promote", "answer", "candidate", "--force", "--reason", "better", home=home
+    )
+    assert promoted["production"] == v2["version"]
+    assert promoted["previous"] == v1["version"]
+    assert promoted["forced"] is True
+    assert promoted["reason"].startswith("forced past the gate (the promotion gate of answer@")
+    assert promoted["reason"].endswith("never ran: run `llmops eval` first): better")
     assert _json("prompts", "show", "answer", home=home)["version"] == v2["version"]
     rolled = _json("prompts", "rollback", "answer", "--reason", "worse", home=home)
     assert rolled["production"] == v1["version"]
@@ -48,7 +58,7 @@ def test_promote_and_rollback_show_in_history(env):
     assert "+  system: You answer from the handbook only!" in shown["diff"]
     moves = [(h["label"], h["from"], h["to"], h["reason"]) for h in shown["history"]]
     assert moves[-2:] == [
-        ("production", v1["version"], v2["version"], "better"),
+        ("production", v1["version"], v2["version"], promoted["reason"]),
         ("production", v2["version"], v1["version"], "rollback: worse"),
     ]
 

@@ -18,7 +18,13 @@ def test_asset_groups_and_reindex_job():
         "document_chunks": "corpus",
         "chunk_embeddings": "index",
         "prompt_versions": "prompts",
+        "eval_dataset": "evaluation",
+        "eval_answers": "evaluation",
+        "eval_scores": "evaluation",
+        "judge_calibration": "evaluation",
     }
+    for name in ("eval_dataset", "eval_answers", "eval_scores"):
+        assert graph.get(dg.AssetKey(name)).partitions_def.name == "prompt_versions"
     job = defs.resolve_job_def("reindex")
     assert job.executor_def.name == "in_process"
     assert {k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()} == {
@@ -38,9 +44,24 @@ def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("sensor", "job"),
-    [("documents_changed", "reindex"), ("new_prompt_version", "register_prompts")],
+    [
+        ("documents_changed", "reindex"),
+        ("new_prompt_version", "register_prompts"),
+        ("evaluate_new_candidate", "evaluate"),
+        ("evaluate_after_reindex", "evaluate"),
+    ],
 )
 def test_sensors_target_their_jobs(sensor, job):
     definition = defs.resolve_sensor_def(sensor)
     assert definition.job_name == job
     assert definition.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_gate_is_a_blocking_check_and_evaluation_runs_nightly():
+    [spec] = defs.resolve_assets_def("eval_scores").check_specs
+    assert spec.name == "promotion_gate"
+    assert spec.blocking is True
+    schedule = defs.resolve_schedule_def("nightly_evaluation")
+    assert schedule.job_name == "evaluate"
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

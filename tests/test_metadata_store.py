@@ -42,6 +42,7 @@ TABLES = {
     "prompt_versions",
     "prompt_labels",
     "label_history",
+    "evaluations",
     "query_log",
     "feedback",
     "usage_ledger",
