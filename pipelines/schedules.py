@@ -18,8 +18,7 @@ def nightly_evaluation(context: dg.ScheduleEvaluationContext):
     keys = production_keys(_store())
     if not keys:
         return dg.SkipReason("no prompt is registered yet")
+    # A 1.13 schedule cannot return partition requests, so the keys are added here.
+    context.instance.add_dynamic_partitions(PROMPT_VERSIONS.name, keys)
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    return dg.ScheduleResult(
-        run_requests=[dg.RunRequest(run_key=f"nightly:{day}:{k}", partition_key=k) for k in keys],
-        dynamic_partitions_requests=[PROMPT_VERSIONS.build_add_request(keys)],
-    )
+    return [dg.RunRequest(run_key=f"nightly:{day}:{k}", partition_key=k) for k in keys]

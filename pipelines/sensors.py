@@ -98,7 +98,7 @@ def evaluate_after_reindex(context: dg.SensorEvaluationContext, asset_event: dg.
     keys = production_keys(_store())
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=f"reindex:{asset_event.storage_id}:{key}", partition_key=key)
+            dg.RunRequest(run_key=f"reindex:{asset_event.timestamp}:{key}", partition_key=key)
             for key in keys
         ],
         dynamic_partitions_requests=[PROMPT_VERSIONS.build_add_request(keys)],

@@ -19,7 +19,7 @@ GENERIC = "Please ask your manager; policies like this usually vary by team and 
 _PASSAGE = re.compile(r"\[DATA [^\]]+\]\s*source: (\S+)\n(.*?)\[END ", re.DOTALL)
 
 
-def _input(prompt: str) -> dict:
+def judge_input(prompt: str) -> dict:
     """The JSON after ragas' last `input:` (the prompt ends `Output: `)."""
     raw = prompt.rsplit("input:", 1)[1].rsplit("Output:", 1)[0]
     return json.loads(raw)
@@ -47,7 +47,7 @@ def answer(messages: list[dict]) -> str:
 
 
 def judge(prompt: str) -> dict:
-    data = _input(prompt)
+    data = judge_input(prompt)
     if "Break down each sentence" in prompt:
         return {"statements": _sentences(data["answer"]) or [data["answer"]]}
     if "judge the faithfulness of a series of statements" in prompt:

@@ -27,7 +27,7 @@ class RunFailedError(Exception):
 
 
 class GateFailedError(Exception):
-    """`llmops eval --check`: a candidate failed its promotion gate."""
+    """`llmops eval --check`: a candidate failed its promotion gate (exit 1)."""
 
 
 class PromotionRefusedError(LlmopsError):
@@ -587,7 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     except (click.ClickException, LlmopsError, MetadataStoreError) as exc:
         message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         return _fail(message, EXIT_BAD_INPUT, "--json" in args)
-    except (RunFailedError, GateFailedError) as exc:
+    except GateFailedError as exc:  # the results are already on stdout
+        return _fail(str(exc), EXIT_FAILED, False)
+    except RunFailedError as exc:
         return _fail(str(exc), EXIT_FAILED, "--json" in args)
     except click.Abort:
         return _fail("aborted", EXIT_FAILED, False)
