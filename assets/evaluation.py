@@ -131,7 +131,7 @@ def eval_scores(
         log=context.log.info,
     )
     record = result.record
-    means = {f"{k}": v["mean"] for k, v in record.metrics.items() if "mean" in v}
+    means = {name: m["mean"] for name, m in record.metrics.items() if "mean" in m}
     gate_passed = True if result.gate is None else result.gate.passed
     return dg.MaterializeResult(
         metadata={
@@ -144,6 +144,7 @@ def eval_scores(
                     evaluator.judge_state.trusted,
                 )
             ),
+            "gate": dg.MetadataValue.md(result.gate_note),
             "scores_path": dg.MetadataValue.path(record.scores_path),
             "label": record.label or "",
             "judge_model": record.judge.get("model") or "not run",
@@ -224,4 +225,6 @@ def _evaluator(
 def calibrate_judge(judge: Judge, folder: Path, log: dg.DagsterLogManager | None) -> Calibration:
     cases = load_calibration_set(CALIBRATION_SET)
     digest = evalset_digest(cases)  # same canonical hash as eval sets
-    return load_or_calibrate(judge, cases, folder, digest, log.info if log else print)
+    if log is None:
+        return load_or_calibrate(judge, cases, folder, digest)
+    return load_or_calibrate(judge, cases, folder, digest, log.info)

@@ -61,7 +61,7 @@ class JudgeSettings:
     max_output_tokens: int = 1024
 
     @classmethod
-    def from_env(cls, repeats: int | None = None) -> "JudgeSettings | None":
+    def from_env(cls) -> "JudgeSettings | None":
         """The configured judge, or None when `LLMOPS_JUDGE_MODEL` is unset."""
         model = os.environ.get("LLMOPS_JUDGE_MODEL") or None
         if model is None:
@@ -71,10 +71,9 @@ class JudgeSettings:
                 f"LLMOPS_JUDGE_MODEL={model} needs an OpenAI-compatible endpoint: set "
                 "OPENAI_BASE_URL and/or OPENAI_API_KEY (the local 135M model is not a judge)"
             )
-        repeats = repeats or _int_env("LLMOPS_JUDGE_REPEATS", 1)
         return cls(
             model=model,
-            repeats=repeats,
+            repeats=_int_env("LLMOPS_JUDGE_REPEATS", 1),
             max_input_tokens=_int_env("LLMOPS_JUDGE_MAX_INPUT_TOKENS", 8192),
             max_output_tokens=_int_env("LLMOPS_JUDGE_MAX_OUTPUT_TOKENS", 1024),
         )
@@ -121,6 +120,7 @@ class MeteredJudgeLLM(InstructorBaseRagasLLM):
         )
         self.cost_usd = 0.0
         self.calls = 0
+        self.prompt_version: str | None = None  # the version being judged, for the ledger
 
     def generate(self, prompt: str, response_model: type[T]) -> T:
         messages = [{"role": "user", "content": prompt}]
@@ -139,6 +139,7 @@ class MeteredJudgeLLM(InstructorBaseRagasLLM):
             self.store,
             self.limits,
             purpose="judge",
+            prompt_version=self.prompt_version,
         )
         self.cost_usd += spent
         self.calls += 1

@@ -7,6 +7,8 @@ never compares scores made under different conditions. `promotion_blocker` is wh
 """
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,9 @@ from llmops.registry import CANDIDATE, PRODUCTION, resolve
 from resources.embedder import Embedder
 from resources.llm import LLMClient
 from resources.metadata_store import EvaluationRecord, MetadataStore, PromptVersion
+from resources.vector_store import VectorStore
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,7 +44,7 @@ class Evaluator:
     """Everything one evaluation needs; `judge` is None when no judge model is configured."""
 
     embedder: Embedder
-    vectors: object
+    vectors: VectorStore | None
     llm: LLMClient
     store: MetadataStore
     limits: BudgetLimits
@@ -98,13 +103,21 @@ def evaluate(
     digest: str,
     run_id: str | None = None,
     progress=None,
-    log=print,
+    log: Callable[[str], None] = logger.info,
 ) -> Evaluation:
-    """Score `answers`, gate them against production unless they are production, record it."""
+    """Score `answers`, gate them against production unless they are production, record it.
+
+    `cost_usd` is what this version's answers and its judge calls cost, without the
+    calibration or a baseline evaluated on the way.
+    """
     ev = evaluator
     prompt = ev.store.prompt_version(answers.prompt_name, answers.prompt_version)
     label = label_of(ev.store, prompt)
+    judge_before = ev.judge.llm.cost_usd if ev.judge else 0.0
+    if ev.judge:
+        ev.judge.llm.prompt_version = prompt.version
     frame = score_answers(answers, ev.embedder, ev.settings.k, ev.judge, progress)
+    judge_cost = (ev.judge.llm.cost_usd if ev.judge else 0.0) - judge_before
     summary = summarize(frame, ev.judge_state, ev.settings.k)
     path = write_scores(frame, ev.scores_dir, prompt.name, prompt.version)
     gate, note = None, "production is the baseline: no gate"
@@ -133,7 +146,7 @@ def evaluate(
             gate_passed=gate.passed if gate else None,
             gate_baseline=production if gate else None,
             gate_details=gate.details() if gate else [],
-            cost_usd=round(answers.cost_usd + (ev.judge.llm.cost_usd if ev.judge else 0.0), 6),
+            cost_usd=round(answers.cost_usd + judge_cost, 6),
             scores_path=str(path),
             run_id=run_id,
         )
@@ -148,7 +161,7 @@ def _baseline(
     digest: str,
     answers: EvalAnswers,
     run_id: str | None,
-    log,
+    log: Callable[[str], None],
 ) -> EvaluationRecord:
     """Production's evaluation under the candidate's conditions, made now if there is none."""
     production = resolve(ev.store, f"{answers.prompt_name}@{PRODUCTION}")
@@ -188,7 +201,11 @@ def promotion_blocker(store: MetadataStore, name: str, version: str) -> str | No
 
 
 def load_or_calibrate(
-    judge: Judge, cases: list[CalibrationCase], folder: Path, digest: str, log=print
+    judge: Judge,
+    cases: list[CalibrationCase],
+    folder: Path,
+    digest: str,
+    log: Callable[[str], None] = logger.info,
 ) -> Calibration:
     """The judge's calibration on this calibration set, measured once and kept as JSON."""
     path = folder / "calibration" / f"{_slug(judge.model)}-{digest}.json"
