@@ -89,6 +89,12 @@ def test_bad_evalset_exits_2_naming_the_line(tmp_path):
     assert "gold_sources" in result.stderr
 
 
+def test_eval_without_an_index_exits_2(tmp_path):
+    result = llmops("eval", home=tmp_path / "home")
+    assert result.returncode == 2
+    assert "run `llmops ingest` first" in result.stderr
+
+
 def test_context_ignoring_candidate_fails_the_gate_and_is_not_promoted(tmp_path, monkeypatch):
     home, prompts = tmp_path / "home", tmp_path / "prompts"
     shutil.copytree(PROJECT_ROOT / "prompts", prompts)

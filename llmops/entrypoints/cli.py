@@ -14,7 +14,7 @@ import click
 from pydantic import BaseModel, Field
 
 from llmops.config import PROJECT_ROOT, Settings
-from llmops.errors import InputError, LlmopsError
+from llmops.errors import IndexNotFoundError, InputError, LlmopsError
 from llmops.jsonl import read_jsonl
 from resources.metadata_store import MetadataStoreError
 
@@ -360,6 +360,11 @@ def eval_command(
     if not path.is_file():
         raise InputError(f"--evalset: {path} does not exist or is not a file")
     load_evalset(path, settings.docs_dir)
+    embedder, vectors = _index_clients()
+    if not vectors.has_table(embedder.model_id):
+        raise IndexNotFoundError(
+            f"no index for {embedder.model_id} in {vectors.uri}: run `llmops ingest` first"
+        )
     if judge_repeats:
         os.environ["LLMOPS_JUDGE_REPEATS"] = str(judge_repeats)
     store = _synced_store()
