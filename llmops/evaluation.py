@@ -11,7 +11,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from uuid import uuid4
 
@@ -25,13 +25,14 @@ from llmops.budget import BudgetLimits
 from llmops.calibration import Calibration
 from llmops.evalsets import EvalCase
 from llmops.judge import JUDGE_METRICS, NOT_CONFIGURED, Judge, JudgeInput, RagasEmbeddings
-from llmops.rag import NO_ANSWER, RagSettings, generate, prepare
+from llmops.rag import NO_ANSWER, RagSettings, above_floor, generate, prepare
 from llmops.registry import spec_of
 from llmops.retrieval import retrieve
 from llmops.retrieval_metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
 from resources.embedder import Embedder
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore, PromptVersion
+from resources.vector_store import VectorStore
 
 Progress = Callable[[int, int], None]
 
@@ -94,7 +95,7 @@ def answer_cases(
     cases: Sequence[EvalCase],
     prompt: PromptVersion,
     embedder: Embedder,
-    vectors,
+    vectors: VectorStore,
     llm: LLMClient,
     store: MetadataStore,
     limits: BudgetLimits,
@@ -107,7 +108,7 @@ def answer_cases(
     answers = []
     for i, (case, found) in enumerate(zip(cases, retrievals, strict=True), start=1):
         started = time.perf_counter()
-        hits = [h for h in found.hits if h.score >= settings.min_score]
+        hits = above_floor(found.hits, settings)
         retrieved = tuple(h.document for h in found.hits)
         answer = EvalAnswer(case, NO_ANSWER, "no_context", retrieved, ())
         if hits:
@@ -119,15 +120,13 @@ def answer_cases(
                 case=case,
                 answer=completion.text.strip(),
                 status="answered",
-                retrieved=answer.retrieved,
+                retrieved=retrieved,
                 contexts=tuple(p.text for p in prepared.passages),
                 input_tokens=completion.input_tokens,
                 output_tokens=completion.output_tokens,
                 cost_usd=spent,
             )
-        answers.append(
-            EvalAnswer(**{**answer.__dict__, "latency_ms": (time.perf_counter() - started) * 1000})
-        )
+        answers.append(replace(answer, latency_ms=(time.perf_counter() - started) * 1000))
         if progress:
             progress(i, len(cases))
     return EvalAnswers(

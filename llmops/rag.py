@@ -47,7 +47,7 @@ class Prepared:
     table_version: int
 
 
-def _above_floor(hits: list[SearchHit], settings: RagSettings) -> list[SearchHit]:
+def above_floor(hits: list[SearchHit], settings: RagSettings) -> list[SearchHit]:
     return [h for h in hits if h.score >= settings.min_score]
 
 
@@ -143,7 +143,7 @@ def answer(
     started = time.perf_counter()
     spec = spec_of(prompt)
     [found] = retrieve([question], embedder, vectors, k=settings.k)
-    hits = _above_floor(found.hits, settings)
+    hits = above_floor(found.hits, settings)
     record = QueryRecord(
         question=question,
         answer=NO_ANSWER,
@@ -219,7 +219,7 @@ def audit(
         raise InputError(f"prompt {record.prompt_name}@{record.prompt_version} is not stored")
     spec = spec_of(prompt)
     [found] = retrieve([record.question], embedder, vectors, settings.k, record.table_version)
-    hits = _above_floor(found.hits, settings)
+    hits = above_floor(found.hits, settings)
     chunk_ids: list[str] = []
     text = NO_ANSWER
     if hits:

@@ -1,6 +1,7 @@
 """Answering and scoring an eval set: real index, real HTTP to a rule-based test model."""
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -104,12 +105,7 @@ def test_scores_per_question_and_summaries_with_intervals(evaluated, embedder):
 def test_a_confident_answer_to_an_unanswerable_question_is_an_abstention_error(evaluated, embedder):
     answers, _ = evaluated
     [pets] = [a for a in answers.answers if a.case.id == "pets"]
-    confident = type(answers)(
-        **{
-            **answers.__dict__,
-            "answers": (type(pets)(**{**pets.__dict__, "answer": "Ulaanbaatar."}),),
-        }
-    )
+    confident = replace(answers, answers=(replace(pets, answer="Ulaanbaatar."),))
     frame = score_answers(confident, embedder)
     assert frame.loc[0, "abstention_accuracy"] == 0.0
     assert bool(frame.loc[0, "abstained"]) is False
