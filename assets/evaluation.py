@@ -25,14 +25,13 @@ from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 
-DEFAULT_EVALSET = PROJECT_ROOT / "evalsets" / "handbook.jsonl"
 CALIBRATION_SET = PROJECT_ROOT / "evalsets" / "judge_calibration.jsonl"
 GATE = "promotion_gate"
 
 
 class EvalSetConfig(dg.Config):
     evalset: str | None = None
-    """JSONL eval set; unset means `evalsets/handbook.jsonl`."""
+    """JSONL eval set; unset means `handbook.jsonl` in `LLMOPS_EVALSETS_DIR` (`evalsets/`)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class EvalDataset:
 @dg.asset(group_name="evaluation", partitions_def=PROMPT_VERSIONS, deps=[prompt_versions])
 def eval_dataset(context: dg.AssetExecutionContext, config: EvalSetConfig) -> dg.Output:
     """The golden questions this prompt version is scored on, validated against the docs."""
-    path = Path(config.evalset) if config.evalset else DEFAULT_EVALSET
+    path = Path(config.evalset) if config.evalset else Settings.from_env().default_evalset
     cases = load_evalset(path, Settings.from_env().docs_dir)
     dataset = EvalDataset(str(path.resolve()), evalset_digest(cases), cases)
     answerable = sum(c.answerable for c in cases)

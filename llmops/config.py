@@ -17,8 +17,18 @@ class Settings:
     home: Path
     docs_dir: Path
     prompts_dir: Path
+    evalsets_dir: Path
     database_url: str
     lancedb_uri: str
+
+    @property
+    def default_evalset(self) -> Path:
+        return self.evalsets_dir / "handbook.jsonl"
+
+    @property
+    def candidates_dir(self) -> Path:
+        """Eval cases proposed from thumbs-down feedback, waiting for a person."""
+        return self.evalsets_dir / "candidates"
 
     @property
     def dagster_home(self) -> Path:
@@ -31,6 +41,7 @@ class Settings:
             home=home,
             docs_dir=Path(os.environ.get("LLMOPS_DOCS_DIR") or "corpus").resolve(),
             prompts_dir=Path(os.environ.get("LLMOPS_PROMPTS_DIR") or "prompts").resolve(),
+            evalsets_dir=Path(os.environ.get("LLMOPS_EVALSETS_DIR") or "evalsets").resolve(),
             database_url=os.environ.get("LLMOPS_DATABASE_URL") or f"sqlite:///{home / 'llmops.db'}",
             lancedb_uri=os.environ.get("LLMOPS_LANCEDB_URI") or str(home / "lancedb"),
         )

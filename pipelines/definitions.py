@@ -4,14 +4,21 @@ import os
 
 import dagster as dg
 
-from assets import corpus, evaluation, index, prompts
+from assets import corpus, evaluation, feedback, index, prompts
 from llmops.config import Settings
-from pipelines.jobs import calibrate_judge_job, evaluate_job, register_prompts_job, reindex_job
+from pipelines.jobs import (
+    calibrate_judge_job,
+    evaluate_job,
+    propose_eval_cases_job,
+    register_prompts_job,
+    reindex_job,
+)
 from pipelines.schedules import nightly_evaluation
 from pipelines.sensors import (
     documents_changed,
     evaluate_after_reindex,
     evaluate_new_candidate,
+    negative_feedback,
     new_prompt_version,
 )
 from resources.embedder import Embedder
@@ -35,10 +42,22 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([corpus, index, prompts, evaluation]),
+    assets=dg.load_assets_from_modules([corpus, index, prompts, evaluation, feedback]),
     asset_checks=dg.load_asset_checks_from_modules([index]),
-    jobs=[reindex_job, register_prompts_job, evaluate_job, calibrate_judge_job],
+    jobs=[
+        reindex_job,
+        register_prompts_job,
+        evaluate_job,
+        calibrate_judge_job,
+        propose_eval_cases_job,
+    ],
     schedules=[nightly_evaluation],
-    sensors=[documents_changed, new_prompt_version, evaluate_new_candidate, evaluate_after_reindex],
+    sensors=[
+        documents_changed,
+        new_prompt_version,
+        evaluate_new_candidate,
+        evaluate_after_reindex,
+        negative_feedback,
+    ],
     resources=build_resources(Settings.from_env()),
 )

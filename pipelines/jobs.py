@@ -32,3 +32,9 @@ calibrate_judge_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("judge_calibration"),
     description="Measure the configured judge's agreement with the hand-labelled verdicts.",
 )
+
+propose_eval_cases_job = dg.define_asset_job(
+    "propose_eval_cases",
+    selection=dg.AssetSelection.assets("feedback_summary", "feedback_eval_candidates"),
+    description="Summarise feedback and propose thumbs-down answers as eval cases.",
+)

@@ -8,7 +8,12 @@ from llmops.documents import manifest_digest
 from llmops.errors import InputError
 from llmops.prompts import load_prompt_files
 from llmops.registry import CANDIDATE, PRODUCTION
-from pipelines.jobs import evaluate_job, register_prompts_job, reindex_job
+from pipelines.jobs import (
+    evaluate_job,
+    propose_eval_cases_job,
+    register_prompts_job,
+    reindex_job,
+)
 from resources.metadata_store import MetadataStore
 
 
@@ -102,4 +107,27 @@ def evaluate_after_reindex(context: dg.SensorEvaluationContext, asset_event: dg.
             for key in keys
         ],
         dynamic_partitions_requests=[PROMPT_VERSIONS.build_add_request(keys)],
+    )
+
+
+NEW_NEGATIVE_FEEDBACK = 3
+
+
+@dg.sensor(
+    job=propose_eval_cases_job,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=f"Propose eval cases once {NEW_NEGATIVE_FEEDBACK} new thumbs-down answers arrived.",
+)
+def negative_feedback(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    seen = int(context.cursor or 0)
+    new = [f for f in _store().feedback() if f.id > seen]
+    down = [f for f in new if f.rating == "down"]
+    if len(down) < NEW_NEGATIVE_FEEDBACK:
+        return dg.SkipReason(
+            f"{len(down)} new thumbs-down answer(s); proposing at {NEW_NEGATIVE_FEEDBACK}"
+        )
+    last = max(f.id for f in new)
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"feedback:{last}")], cursor=str(last)
     )

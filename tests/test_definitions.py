@@ -22,6 +22,8 @@ def test_asset_groups_and_reindex_job():
         "eval_answers": "evaluation",
         "eval_scores": "evaluation",
         "judge_calibration": "evaluation",
+        "feedback_summary": "monitoring",
+        "feedback_eval_candidates": "monitoring",
     }
     for name in ("eval_dataset", "eval_answers", "eval_scores"):
         assert graph.get(dg.AssetKey(name)).partitions_def.name == "prompt_versions"
@@ -49,6 +51,7 @@ def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
         ("new_prompt_version", "register_prompts"),
         ("evaluate_new_candidate", "evaluate"),
         ("evaluate_after_reindex", "evaluate"),
+        ("negative_feedback", "propose_eval_cases"),
     ],
 )
 def test_sensors_target_their_jobs(sensor, job):

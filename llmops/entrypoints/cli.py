@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from pydantic import BaseModel, Field
 
-from llmops.config import PROJECT_ROOT, Settings
+from llmops.config import Settings
 from llmops.errors import IndexNotFoundError, InputError, LlmopsError
 from llmops.jsonl import read_jsonl
 from resources.metadata_store import MetadataStoreError
@@ -322,7 +322,7 @@ def _synced_store():
 @click.option(
     "--evalset",
     type=click.Path(path_type=Path),
-    help="JSONL eval set [default: evalsets/handbook.jsonl].",
+    help="JSONL eval set [default: handbook.jsonl in $LLMOPS_EVALSETS_DIR or evalsets/].",
 )
 @click.option(
     "--prompt",
@@ -356,7 +356,7 @@ def eval_command(
     from llmops.evalsets import load_evalset
 
     settings = Settings.from_env()
-    path = (evalset or PROJECT_ROOT / "evalsets" / "handbook.jsonl").resolve()
+    path = (evalset or settings.default_evalset).resolve()
     if not path.is_file():
         raise InputError(f"--evalset: {path} does not exist or is not a file")
     load_evalset(path, settings.docs_dir)
@@ -441,6 +441,103 @@ def _evaluation_text(result: dict) -> str:
         else f"gate against {gate['baseline']}: {'passed' if gate['passed'] else 'FAILED'}"
     )
     return f"{table}\n\n{verdict} · cost ${result['cost_usd']:.6f} · {result['scores_path']}"
+
+
+@cli.command()
+@click.argument("query_id")
+@click.argument("rating", type=click.Choice(["up", "down"]))
+@click.option("--comment", help="What was wrong (or right) with the answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def feedback(query_id: str, rating: str, comment: str | None, as_json: bool) -> None:
+    """Rate a served answer (QUERY_ID from `llmops ask`) thumbs up or down.
+
+    Thumbs-down answers are proposed as eval cases by `llmops evalset propose` (and the
+    `negative_feedback` sensor), for a person to approve.
+    """
+    from resources.metadata_store import UnknownQueryError
+
+    try:
+        saved = _metadata_store().add_feedback(query_id, rating, comment)
+    except UnknownQueryError as exc:
+        raise InputError(f"{exc}: see `llmops ask --json` for query ids") from exc
+    payload = {
+        "feedback_id": saved.id,
+        "query_id": saved.query_id,
+        "rating": saved.rating,
+        "comment": saved.comment,
+        "created_at": saved.created_at.isoformat(),
+    }
+    _emit(payload, as_json, f"recorded thumbs {rating} for query {query_id}")
+
+
+@cli.group()
+def evalset() -> None:
+    """Eval cases proposed from thumbs-down feedback: propose them, approve them."""
+
+
+@evalset.command("propose")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def evalset_propose(as_json: bool) -> None:
+    """Write every thumbs-down answer not yet proposed to $LLMOPS_EVALSETS_DIR/candidates/
+    (the `feedback_eval_candidates` asset, run through Dagster)."""
+    result = _execute_job("propose_eval_cases", {})
+    meta = result.asset_materializations_for_node("feedback_eval_candidates")[0].metadata
+    folder = Settings.from_env().candidates_dir
+    pending = sorted(p.stem for p in folder.glob("*.json"))
+    payload = {"new": int(meta["new"].value), "pending": pending, "folder": str(folder)}
+    _emit(
+        payload,
+        as_json,
+        f"{payload['new']} new proposal(s); pending in {folder}: {', '.join(pending) or 'none'}",
+    )
+
+
+@evalset.command("approve")
+@click.argument("case_id")
+@click.option("--reference-answer", required=True, help="The answer a careful reader gives.")
+@click.option(
+    "--gold-source",
+    "gold_sources",
+    multiple=True,
+    help="Document (relative to the docs folder) that answers it; repeat for several "
+    "[default: the documents the rejected answer cited].",
+)
+@click.option(
+    "--unanswerable", is_flag=True, help="The handbook cannot answer it: no gold sources."
+)
+@click.option(
+    "--evalset",
+    "evalset_path",
+    type=click.Path(path_type=Path),
+    help="Eval set to add it to [default: handbook.jsonl in $LLMOPS_EVALSETS_DIR].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def evalset_approve(
+    case_id: str,
+    reference_answer: str,
+    gold_sources: tuple[str, ...],
+    unanswerable: bool,
+    evalset_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Move proposed case CASE_ID into the eval set with the reference answer you give; the
+    next `llmops eval` scores it."""
+    from llmops.feedback import approve
+
+    if unanswerable and gold_sources:
+        raise click.UsageError("give --gold-source or --unanswerable, not both")
+    settings = Settings.from_env()
+    target = evalset_path or settings.default_evalset
+    case = approve(
+        settings.candidates_dir,
+        case_id,
+        reference_answer,
+        target,
+        settings.docs_dir,
+        () if unanswerable else (gold_sources or None),
+    )
+    payload = {"evalset": str(target), "case": case.model_dump(mode="json")}
+    _emit(payload, as_json, f"added {case.id} to {target}")
 
 
 @cli.group()
