@@ -50,7 +50,7 @@ def _positive_int(name: str, default: int) -> int:
     return value
 
 
-def _optional_usd(name: str) -> float | None:
+def optional_usd(name: str) -> float | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return None
@@ -83,7 +83,7 @@ class BudgetLimits:
         return cls(
             max_input_tokens=_positive_int("LLMOPS_MAX_INPUT_TOKENS", 2048),
             max_output_tokens=_positive_int("LLMOPS_MAX_OUTPUT_TOKENS", 256),
-            daily_budget_usd=_optional_usd("LLMOPS_DAILY_BUDGET_USD"),
+            daily_budget_usd=optional_usd("LLMOPS_DAILY_BUDGET_USD"),
         )
 
 

@@ -4,16 +4,17 @@ import os
 
 import dagster as dg
 
-from assets import corpus, evaluation, feedback, index, prompts
+from assets import corpus, evaluation, feedback, index, monitoring, prompts
 from llmops.config import Settings
 from pipelines.jobs import (
     calibrate_judge_job,
     evaluate_job,
+    monitoring_job,
     propose_eval_cases_job,
     register_prompts_job,
     reindex_job,
 )
-from pipelines.schedules import nightly_evaluation
+from pipelines.schedules import daily_monitoring, nightly_evaluation
 from pipelines.sensors import (
     documents_changed,
     evaluate_after_reindex,
@@ -42,7 +43,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([corpus, index, prompts, evaluation, feedback]),
+    assets=dg.load_assets_from_modules([corpus, index, prompts, evaluation, feedback, monitoring]),
     asset_checks=dg.load_asset_checks_from_modules([index]),
     jobs=[
         reindex_job,
@@ -50,8 +51,9 @@ defs = dg.Definitions(
         evaluate_job,
         calibrate_judge_job,
         propose_eval_cases_job,
+        monitoring_job,
     ],
-    schedules=[nightly_evaluation],
+    schedules=[nightly_evaluation, daily_monitoring],
     sensors=[
         documents_changed,
         new_prompt_version,

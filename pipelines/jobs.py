@@ -38,3 +38,9 @@ propose_eval_cases_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("feedback_summary", "feedback_eval_candidates"),
     description="Summarise feedback and propose thumbs-down answers as eval cases.",
 )
+
+monitoring_job = dg.define_asset_job(
+    "monitoring",
+    selection=dg.AssetSelection.assets("cost_report", "feedback_summary"),
+    description="Spend against the budgets, and feedback rates.",
+)

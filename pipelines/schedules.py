@@ -1,9 +1,9 @@
-"""Schedules: the nightly evaluation of every production prompt."""
+"""Schedules: the nightly evaluation of every production prompt, the daily monitoring."""
 
 import dagster as dg
 
 from assets.prompts import PROMPT_VERSIONS
-from pipelines.jobs import evaluate_job
+from pipelines.jobs import evaluate_job, monitoring_job
 from pipelines.sensors import _store, production_keys
 
 
@@ -22,3 +22,13 @@ def nightly_evaluation(context: dg.ScheduleEvaluationContext):
     context.instance.add_dynamic_partitions(PROMPT_VERSIONS.name, keys)
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
     return [dg.RunRequest(run_key=f"nightly:{day}:{k}", partition_key=k) for k in keys]
+
+
+daily_monitoring = dg.ScheduleDefinition(
+    name="daily_monitoring",
+    job=monitoring_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Cost report with its budget check, and feedback rates, at 03:00 UTC.",
+)

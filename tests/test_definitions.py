@@ -24,6 +24,7 @@ def test_asset_groups_and_reindex_job():
         "judge_calibration": "evaluation",
         "feedback_summary": "monitoring",
         "feedback_eval_candidates": "monitoring",
+        "cost_report": "monitoring",
     }
     for name in ("eval_dataset", "eval_answers", "eval_scores"):
         assert graph.get(dg.AssetKey(name)).partitions_def.name == "prompt_versions"
@@ -68,3 +69,13 @@ def test_gate_is_a_blocking_check_and_evaluation_runs_nightly():
     assert schedule.job_name == "evaluate"
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_cost_report_and_feedback_rates_run_daily_with_the_budget_check():
+    schedule = defs.resolve_schedule_def("daily_monitoring")
+    assert schedule.cron_schedule == "0 3 * * *"
+    job = defs.resolve_job_def("monitoring")
+    keys = {k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()}
+    assert keys == {"cost_report", "feedback_summary"}
+    [check] = defs.resolve_assets_def("cost_report").check_specs
+    assert check.name == "budget"
