@@ -27,3 +27,23 @@ def read_jsonl(path: Path, model: type[Record]) -> list[Record]:
             field = ".".join(str(part) for part in error["loc"]) or "line"
             raise InputError(f"{path}:{number}: {field}: {error['msg']}") from exc
     return records
+
+
+class TextLine(BaseModel):
+    text: str
+
+
+def read_texts(path: Path) -> list[str]:
+    """Texts of a JSONL file with a `text` field per line, or of a plain file, one per line.
+
+    The format is decided by the first non-blank line: a JSON object means JSONL.
+    """
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from exc
+    if not lines:
+        raise InputError(f"{path}: no texts")
+    if lines[0].lstrip().startswith("{"):
+        return [record.text for record in read_jsonl(path, TextLine)]
+    return [line.strip() for line in lines]

@@ -470,6 +470,49 @@ def feedback(query_id: str, rating: str, comment: str | None, as_json: bool) -> 
     _emit(payload, as_json, f"recorded thumbs {rating} for query {query_id}")
 
 
+@cli.command()
+@click.option(
+    "--reference",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Reference texts: JSONL with a `text` field, or one text per line.",
+)
+@click.option(
+    "--current",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Current texts, same formats.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def drift(reference: Path, current: Path, as_json: bool) -> None:
+    """Has what users ask changed in meaning between two sets of texts?
+
+    Works on any two files, without a Dagster instance. When the knowledge base is indexed,
+    each emerging topic also says how well the index covers it (best retrieval score).
+    JSON: `drift`, `score`, `threshold`, `method`, `explanation` (emerging topics with example
+    texts), plus the surface baseline and evidently's scores beside them.
+    """
+    from llmops.drift import drift_report
+    from llmops.jsonl import read_texts
+
+    for option, path in (("--reference", reference), ("--current", current)):
+        if not path.is_file():
+            raise InputError(f"{option}: {path} does not exist or is not a file")
+    reference_texts, current_texts = read_texts(reference), read_texts(current)
+    embedder, vectors = _index_clients()
+    coverage = None
+    if vectors.has_table(embedder.model_id):
+        from llmops.retrieval import retrieve
+
+        def coverage(texts: list[str]) -> list[float]:
+            found = retrieve(texts, embedder, vectors, k=1)
+            return [r.hits[0].score if r.hits else 0.0 for r in found]
+
+    report = drift_report(reference_texts, current_texts, embedder.encode, coverage)
+    payload = report.to_dict()
+    _emit(payload, as_json, payload["explanation"]["summary"])
+
+
 @cli.group()
 def evalset() -> None:
     """Eval cases proposed from thumbs-down feedback: propose them, approve them."""

@@ -1,0 +1,464 @@
+"""Semantic drift of what users ask: a calibrated test, a surface baseline, and emerging topics.
+
+Pure functions on arrays and texts (no Dagster, no I/O). Embeddings are unit vectors (the
+`Embedder` output); `encode` callables turn texts into such vectors.
+
+Why not evidently's default alone: measured on 300-vs-300 MiniLM windows (DESIGN.md, and
+`bench/drift.py`), its model-based test (one SGD classifier, one 50/50 split, ROC AUC against a
+fixed or random-score threshold) misses most 10 % topic shifts and raises too many false alarms,
+and its distance and MMD methods at default thresholds flag nothing. A *global* statistic such as
+ROC AUC is diluted when only 10 % of the current window is new (AUC ≈ 0.55 at best), so even a
+perfectly calibrated AUC test detects a 10 % shift only about half the time.
+
+Our primary test is still a classifier two-sample test, but a *local* one: a k-nearest-neighbour
+classifier telling reference from current, scored leave-one-out on the pooled window. The
+statistic is the share of current queries whose neighbourhood is (almost) only current queries:
+questions in a region of meaning the reference does not reach. Its threshold is the (1 − alpha)
+quantile of the same statistic on label-shuffled pooled windows (a seeded permutation null), so
+false alarms are held at alpha by construction. The kNN graph is built once; each permutation only
+re-reads labels, which is why we compute the classifier with numpy here instead of calling
+evidently per permutation (hundreds of SGD fits per check). evidently's own verdicts (default
+model-based method, MMD, centroid distance) are computed on the same windows and reported beside
+ours.
+
+Paraphrases of reference questions sit among reference neighbours, so they do not raise the
+statistic; a new topic forms current-only neighbourhoods even when its length and vocabulary look
+like the reference, which is what `surface_baseline` cannot see.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULT_K = 15  # with purity 0.9: chosen on seeds 200+ (bench uses seeds 0-29)
+DEFAULT_PURITY = 0.9
+DEFAULT_PERMUTATIONS = 200
+DEFAULT_ALPHA = 0.05
+MAX_PER_WINDOW = 1000  # queries per window used by the tests; larger windows are subsampled
+MAX_EVIDENTLY_PER_WINDOW = 1000  # evidently's MMD builds an (m + n)² kernel
+METHOD = "knn-classifier-permutation"
+
+_WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+
+
+# --------------------------------------------------------------------------------------------
+# Semantic drift test
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvidentlyScores:
+    """evidently 0.7's embedding-drift methods at their defaults, on the same (sub)windows."""
+
+    model_score: float  # ROC AUC of its SGD classifier
+    model_drift: bool  # its default verdict (bootstrap threshold under 1,000 reference rows)
+    mmd_score: float
+    mmd_drift: bool
+    distance_score: float  # euclidean distance of the centroids
+    distance_drift: bool
+    seconds: float
+
+
+@dataclass
+class DriftResult:
+    """Verdict of the calibrated semantic test, with evidently's scores beside it."""
+
+    drift: bool
+    score: float  # share of current queries in current-only neighbourhoods
+    threshold: float  # (1 - alpha) quantile of `score` under label permutation
+    p_value: float
+    method: str
+    auc: float  # ROC AUC of the same kNN classifier (global statistic, for comparison)
+    reference_size: int  # queries used after subsampling
+    current_size: int
+    seconds: float
+    evidently: EvidentlyScores | None = None
+
+
+def _subsample(x: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    if len(x) <= limit:
+        return x
+    return x[np.sort(rng.choice(len(x), limit, replace=False))]
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def knn_indices(points: np.ndarray, k: int, block: int = 2048) -> np.ndarray:
+    """Indices of each row's k most cosine-similar other rows (self excluded), blockwise."""
+    k = min(k, len(points) - 1)
+    out = np.empty((len(points), k), dtype=np.int64)
+    for start in range(0, len(points), block):
+        sims = points[start : start + block] @ points.T
+        rows = np.arange(sims.shape[0])
+        sims[rows, rows + start] = -np.inf
+        out[start : start + block] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return out
+
+
+def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)
+    n_pos = int(positive.sum())
+    n_neg = len(scores) - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def evidently_scores(reference: np.ndarray, current: np.ndarray) -> EvidentlyScores:
+    """evidently's model, MMD and distance methods, each at evidently's defaults.
+
+    The default model method is what `EmbeddingsDrift` uses without a `drift_method`:
+    `model(bootstrap=reference rows < 1000)`. The methods are called directly (the public objects
+    re-exported by `evidently.metrics.embeddings`) to skip the report's t-SNE plot.
+    """
+    import pandas as pd
+    from evidently.metrics.embeddings import DistanceDriftMethod, MMDDriftMethod, ModelDriftMethod
+
+    started = time.perf_counter()
+    ref, cur = pd.DataFrame(reference), pd.DataFrame(current)
+    model = ModelDriftMethod(bootstrap=len(ref) < 1000)
+    m_score, m_drift, _ = model(cur.copy(), ref.copy())
+    d_score, d_drift, _ = MMDDriftMethod()(cur, ref)
+    c_score, c_drift, _ = DistanceDriftMethod()(cur, ref)
+    return EvidentlyScores(
+        model_score=float(m_score),
+        model_drift=bool(m_drift),
+        mmd_score=float(d_score),
+        mmd_drift=bool(d_drift),
+        distance_score=float(c_score),
+        distance_drift=bool(c_drift),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def detect_drift(
+    reference: np.ndarray,
+    current: np.ndarray,
+    *,
+    k: int = DEFAULT_K,
+    purity: float = DEFAULT_PURITY,
+    permutations: int = DEFAULT_PERMUTATIONS,
+    alpha: float = DEFAULT_ALPHA,
+    max_per_window: int = MAX_PER_WINDOW,
+    seed: int = 0,
+    with_evidently: bool = True,
+) -> DriftResult:
+    """Is the current window's meaning distribution different from the reference's?
+
+    Pools both windows (each subsampled to `max_per_window`, seeded, to bound the cost: the
+    test's power depends on the share of new queries, not on the raw count), builds the cosine
+    kNN graph once, and scores each query by the share of its `k` neighbours that are current.
+    The statistic is the share of current queries with a score ≥ `purity`; its threshold comes
+    from `permutations` label shuffles of the pooled window. Drift when the observed share is
+    above the threshold (p ≤ alpha).
+    """
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    ref = _subsample(_normalise(reference), max_per_window, rng)
+    cur = _subsample(_normalise(current), max_per_window, rng)
+    if len(ref) < 2 or len(cur) < 2:
+        raise ValueError("each window needs at least two queries")
+    pooled = np.vstack([ref, cur])
+    neighbours = knn_indices(pooled, k)
+    labels = np.r_[np.zeros(len(ref), bool), np.ones(len(cur), bool)]
+
+    def statistic(lab: np.ndarray) -> float:
+        share_current = lab[neighbours].mean(axis=1)
+        return float((share_current[lab] >= purity).mean())
+
+    observed = statistic(labels)
+    null = np.array([statistic(rng.permutation(labels)) for _ in range(permutations)])
+    threshold = float(np.quantile(null, 1 - alpha))
+    p_value = float((1 + (null >= observed).sum()) / (permutations + 1))
+    auc = _auc(labels[neighbours].mean(axis=1), labels)
+    ev = evidently_scores(ref, cur) if with_evidently else None
+    return DriftResult(
+        drift=observed > threshold,
+        score=observed,
+        threshold=threshold,
+        p_value=p_value,
+        method=METHOD,
+        auc=auc,
+        reference_size=len(ref),
+        current_size=len(cur),
+        seconds=time.perf_counter() - started,
+        evidently=ev,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Surface baseline
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SurfaceTest:
+    """One surface statistic: window means and a two-sample Kolmogorov–Smirnov test."""
+
+    reference_mean: float
+    current_mean: float
+    statistic: float
+    p_value: float
+    drift: bool
+
+
+@dataclass
+class SurfaceResult:
+    """How the texts *look*: length, word count, out-of-vocabulary share."""
+
+    drift: bool
+    length: SurfaceTest
+    word_count: SurfaceTest
+    oov_share: SurfaceTest
+    alpha: float
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens."""
+    return _WORD.findall(text.lower())
+
+
+def surface_baseline(
+    reference_texts: Sequence[str], current_texts: Sequence[str], alpha: float = DEFAULT_ALPHA
+) -> SurfaceResult:
+    """Classic input monitoring, as the baseline the semantic verdict is compared with.
+
+    Out-of-vocabulary share of a query = share of its words not found in the reference window.
+    For the reference itself it is computed leave-one-out (words seen in *other* reference
+    queries), so both windows are measured the same way. Each test uses alpha / 3 (Bonferroni);
+    the verdict is drift if any test rejects.
+    """
+    from collections import Counter
+
+    from scipy.stats import ks_2samp
+
+    ref_words = [words(t) for t in reference_texts]
+    cur_words = [words(t) for t in current_texts]
+    counts: Counter[str] = Counter()
+    for ws in ref_words:
+        counts.update(set(ws))
+
+    def oov(ws: list[str], own: bool) -> float:
+        if not ws:
+            return 0.0
+        seen = (counts[w] - (1 if own else 0) > 0 for w in ws)
+        return 1.0 - sum(seen) / len(ws)
+
+    level = alpha / 3
+
+    def test(a: list[float], b: list[float]) -> SurfaceTest:
+        # exact p-values for small windows; the asymptotic one beyond (exact fails at 10k²)
+        result = ks_2samp(a, b, method="auto" if len(a) * len(b) <= 1_000_000 else "asymp")
+        return SurfaceTest(
+            reference_mean=float(np.mean(a)),
+            current_mean=float(np.mean(b)),
+            statistic=float(result.statistic),
+            p_value=float(result.pvalue),
+            drift=bool(result.pvalue < level),
+        )
+
+    length = test([len(t) for t in reference_texts], [len(t) for t in current_texts])
+    count = test([len(w) for w in ref_words], [len(w) for w in cur_words])
+    share = test([oov(w, True) for w in ref_words], [oov(w, False) for w in cur_words])
+    return SurfaceResult(
+        drift=length.drift or count.drift or share.drift,
+        length=length,
+        word_count=count,
+        oov_share=share,
+        alpha=alpha,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Emerging topics
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EmergingTopic:
+    """A cluster of current queries that the reference does not cover."""
+
+    share: float  # of the current window
+    count: int  # estimated queries in the full current window
+    examples: list[str]  # most typical queries (closest to the cluster centroid)
+    novelty: float  # mean share of current queries among members' k neighbours
+    nearest_reference_similarity: float  # median over members of the best reference cosine
+    reference_similarity: float  # median best cosine of reference queries to each other
+    coverage: float | None = None  # mean best retrieval score of its queries (None: not given)
+    coverage_per_query: list[float] = field(default_factory=list)
+
+
+def _choose_k(n: int) -> int:
+    """About sqrt(n / 2) clusters: 12 for 300 queries, capped at 30."""
+    return int(np.clip(round(np.sqrt(n / 2)), 2, 30))
+
+
+def emerging_topics(
+    reference_emb: np.ndarray,
+    current_emb: np.ndarray,
+    current_texts: Sequence[str],
+    *,
+    k: int = DEFAULT_K,
+    min_novelty: float = 0.75,
+    min_size: int = 5,
+    examples: int = 5,
+    max_per_window: int = 2000,
+    seed: int = 0,
+    coverage: Callable[[list[str]], list[float]] | None = None,
+) -> list[EmergingTopic]:
+    """Clusters of the current window that the reference does not cover, largest first.
+
+    The current window is clustered with k-means on unit vectors (about sqrt(n/2) clusters).
+    A cluster is emerging when its members' neighbourhoods in the pooled window are mostly
+    current queries (mean share ≥ `min_novelty`, where 0.5 means perfectly mixed for equal
+    windows) and it has at least `min_size` members. Windows above `max_per_window` are
+    subsampled (seeded) and counts scaled back up. `coverage(texts)` returns each text's best
+    retrieval score against the knowledge base.
+    """
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(seed)
+    ref = _normalise(reference_emb)
+    cur = _normalise(current_emb)
+    texts = list(current_texts)
+    if len(cur) != len(texts):
+        raise ValueError("current_emb and current_texts differ in length")
+    scale = 1.0
+    if len(cur) > max_per_window:
+        keep = np.sort(rng.choice(len(cur), max_per_window, replace=False))
+        scale = len(cur) / max_per_window
+        cur, texts = cur[keep], [texts[i] for i in keep]
+    ref = _subsample(ref, max_per_window, rng)
+    if len(cur) < 2 * min_size or len(ref) < 2:
+        return []
+
+    pooled = np.vstack([ref, cur])
+    neighbours = knn_indices(pooled, k)
+    is_current = np.r_[np.zeros(len(ref), bool), np.ones(len(cur), bool)]
+    novelty = is_current[neighbours].mean(axis=1)[len(ref) :]
+    best_ref = (cur @ ref.T).max(axis=1)
+    ref_sims = ref @ ref.T
+    np.fill_diagonal(ref_sims, -np.inf)
+    ref_typical = float(np.median(ref_sims.max(axis=1)))
+
+    n_clusters = _choose_k(len(cur))
+    labels = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit_predict(cur)
+    found: list[EmergingTopic] = []
+    for c in range(n_clusters):
+        members = np.flatnonzero(labels == c)
+        if len(members) < min_size or novelty[members].mean() < min_novelty:
+            continue
+        centroid = cur[members].mean(axis=0)
+        order = members[np.argsort(-(cur[members] @ centroid))]
+        typical = [texts[i] for i in order[:examples]]
+        topic = EmergingTopic(
+            share=len(members) / len(cur),
+            count=round(len(members) * scale),
+            examples=typical,
+            novelty=float(novelty[members].mean()),
+            nearest_reference_similarity=float(np.median(best_ref[members])),
+            reference_similarity=ref_typical,
+        )
+        if coverage is not None:
+            scores = [float(s) for s in coverage([texts[i] for i in order])]
+            topic.coverage = float(np.mean(scores)) if scores else None
+            topic.coverage_per_query = scores[:examples]
+        found.append(topic)
+    return sorted(found, key=lambda t: -t.share)
+
+
+# --------------------------------------------------------------------------------------------
+# The combined report (the `llmops drift` JSON)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DriftReport:
+    """Semantic verdict, its explanation, and the surface and evidently verdicts beside it."""
+
+    result: DriftResult
+    surface: SurfaceResult
+    topics: list[EmergingTopic]
+    reference_count: int
+    current_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """DESIGN.md's CLI fields (`drift`, `score`, `threshold`, `method`, `explanation`)."""
+        r = self.result
+        return {
+            "drift": r.drift,
+            "score": r.score,
+            "threshold": r.threshold,
+            "method": r.method,
+            "p_value": r.p_value,
+            "explanation": {
+                "summary": explain(self),
+                "emerging_topics": [asdict(t) for t in self.topics],
+            },
+            "surface": asdict(self.surface),
+            "evidently": asdict(r.evidently) if r.evidently else None,
+            "reference_count": self.reference_count,
+            "current_count": self.current_count,
+            "auc": r.auc,
+            "seconds": r.seconds,
+        }
+
+
+def explain(report: DriftReport) -> str:
+    """One readable sentence per finding: what appeared, how much, and how well it is covered."""
+    r = report.result
+    verdict = "drift" if r.drift else "no drift"
+    lines = [
+        f"semantic: {verdict} ({r.score:.1%} of current queries in current-only neighbourhoods, "
+        f"threshold {r.threshold:.1%}, p={r.p_value:.3f}); surface: "
+        f"{'drift' if report.surface.drift else 'no drift'}"
+    ]
+    for topic in report.topics:
+        cov = "" if topic.coverage is None else f"; knowledge-base coverage {topic.coverage:.2f}"
+        lines.append(
+            f"about {topic.count} queries ({topic.share:.0%}) like {topic.examples[0]!r} "
+            f"appeared that the reference does not cover{cov}"
+        )
+    return "\n".join(lines)
+
+
+def drift_report(
+    reference_texts: Sequence[str],
+    current_texts: Sequence[str],
+    encode: Callable[[list[str]], np.ndarray],
+    coverage: Callable[[list[str]], list[float]] | None = None,
+    *,
+    seed: int = 0,
+    with_evidently: bool = True,
+) -> DriftReport:
+    """Encode both windows once, then test, explain and compare with the surface baseline.
+
+    Emerging topics are only searched for when the semantic test finds drift, so a quiet window
+    reports none (clusters of a no-drift window would be noise).
+    """
+    reference_texts, current_texts = list(reference_texts), list(current_texts)
+    ref = np.asarray(encode(reference_texts))
+    cur = np.asarray(encode(current_texts))
+    result = detect_drift(ref, cur, seed=seed, with_evidently=with_evidently)
+    topics = (
+        emerging_topics(ref, cur, current_texts, seed=seed, coverage=coverage)
+        if result.drift
+        else []
+    )
+    return DriftReport(
+        result=result,
+        surface=surface_baseline(reference_texts, current_texts),
+        topics=topics,
+        reference_count=len(reference_texts),
+        current_count=len(current_texts),
+    )
