@@ -114,6 +114,8 @@ def test_context_ignoring_candidate_fails_the_gate_and_is_not_promoted(tmp_path,
         start = shipped.index("You are the Northwind")
         end = shipped.index("  user:")
         answer.write_text(shipped[:start] + IGNORING + "\n" + shipped[end:])
+        # The judge is shown above; an untrusted judge's metrics do not enter the gate.
+        monkeypatch.delenv("LLMOPS_JUDGE_MODEL")
         candidate = llmops("eval", "--prompt", "answer@candidate", "--json", "--check", home=home)
         refused = llmops("prompts", "promote", "answer", "candidate", home=home)
         forced = llmops(
@@ -140,8 +142,7 @@ def test_context_ignoring_candidate_fails_the_gate_and_is_not_promoted(tmp_path,
     worse = {d["metric"] for d in scored["gate"]["details"] if d["worse"]}
     assert {"groundedness", "semantic_similarity"} <= worse
     assert "hit@5" not in worse  # same retrieval: the prompt does not change it
-    judged_cost = scored["cost_usd"]
-    assert judged_cost > 0
+    assert scored["cost_usd"] > 0
 
     assert refused.returncode == 2
     assert "gate of answer@" in refused.stderr
