@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.index import _log_progress
+from assets.index import log_progress
 from assets.prompts import PROMPT_VERSIONS, prompt_versions
 from llmops.budget import BudgetLimits
 from llmops.calibration import Calibration, load_calibration_set
@@ -76,7 +76,7 @@ def eval_answers(
     """The RAG answer of this prompt version to every eval question (ledger purpose `eval`)."""
     prompt = resolve(metadata_store, context.partition_key)
     answers = _evaluator(embedder, vector_store, metadata_store, llm).answer(
-        eval_dataset.cases, prompt, _log_progress(context.log, "answered")
+        eval_dataset.cases, prompt, log_progress(context.log, "answered")
     )
     answered = sum(a.status == "answered" for a in answers.answers)
     return dg.Output(
@@ -126,7 +126,7 @@ def eval_scores(
         eval_dataset.path,
         eval_dataset.digest,
         run_id=context.run_id,
-        progress=_log_progress(context.log, "scored"),
+        progress=log_progress(context.log, "scored"),
         log=context.log.info,
     )
     record = result.record

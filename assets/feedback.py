@@ -4,15 +4,14 @@ eval cases for a person to approve (`llmops evalset approve`)."""
 import dagster as dg
 
 from llmops.config import Settings
-from llmops.feedback import feedback_rates, propose_cases, write_proposals
+from llmops.feedback import feedback_rates, propose_cases, rated_queries, write_proposals
 from resources.metadata_store import MetadataStore
 
 
 @dg.asset(group_name="monitoring")
 def feedback_summary(metadata_store: MetadataStore) -> dg.MaterializeResult:
     """Thumbs up and down per day and prompt version; the overall thumbs-down rate is plotted."""
-    queries = {q.query_id: q for q in metadata_store.queries()}
-    table = feedback_rates(metadata_store.feedback(), queries)
+    table = feedback_rates(*rated_queries(metadata_store))
     up, down = int(table["up"].sum()), int(table["down"].sum())
     rows = "\n".join(
         f"| {r.day} | {r.prompt} | {r.up} | {r.down} | {r.down_rate:.0%} |"
@@ -36,8 +35,7 @@ def feedback_eval_candidates(
 ) -> dg.MaterializeResult:
     """Every thumbs-down answer as a proposed eval case in `evalsets/candidates/`."""
     settings = Settings.from_env()
-    queries = {q.query_id: q for q in metadata_store.queries()}
-    proposals = propose_cases(metadata_store.feedback(), queries)
+    proposals = propose_cases(*rated_queries(metadata_store))
     written = write_proposals(proposals, settings.candidates_dir, settings.default_evalset)
     pending = sorted(p.stem for p in settings.candidates_dir.glob("*.json"))
     context.log.info(f"{len(written)} new proposed eval case(s) in {settings.candidates_dir}")

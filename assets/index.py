@@ -14,7 +14,7 @@ LANCEDB_WRITE_POOL = "lancedb_write"
 MIN_ANN_RECALL = 0.95
 
 
-def _log_progress(log: dg.DagsterLogManager, what: str) -> Callable[[int, int], None]:
+def log_progress(log: dg.DagsterLogManager, what: str) -> Callable[[int, int], None]:
     step = 1  # log about every 10%, and the last one
 
     def report(done: int, total: int) -> None:
@@ -44,7 +44,7 @@ def chunk_embeddings(
         kept_documents=[s.path for s in source_documents.skipped],
         embedder=embedder,
         store=vector_store,
-        progress=_log_progress(context.log, "encoded"),
+        progress=log_progress(context.log, "encoded"),
     )
     return dg.MaterializeResult(
         metadata={

@@ -25,7 +25,7 @@ from llmops.budget import BudgetLimits
 from llmops.calibration import Calibration
 from llmops.evalsets import EvalCase
 from llmops.judge import JUDGE_METRICS, NOT_CONFIGURED, Judge, JudgeInput, RagasEmbeddings
-from llmops.rag import NO_ANSWER, RagSettings, above_floor, generate, prepare
+from llmops.rag import NO_ANSWER, RagSettings, above_floor, generate
 from llmops.registry import spec_of
 from llmops.retrieval import retrieve
 from llmops.retrieval_metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
@@ -112,19 +112,27 @@ def answer_cases(
         retrieved = tuple(h.document for h in found.hits)
         answer = EvalAnswer(case, NO_ANSWER, "no_context", retrieved, ())
         if hits:
-            prepared = prepare(
-                case.question, spec, hits, found.index_version, llm, limits, f"eval-{case.id}"
+            made = generate(
+                case.question,
+                spec,
+                prompt.version,
+                hits,
+                found.index_version,
+                llm,
+                store,
+                limits,
+                "eval",
+                f"eval-{case.id}",
             )
-            completion, spent = generate(prepared, spec, llm, store, limits, "eval", prompt.version)
             answer = EvalAnswer(
                 case=case,
-                answer=completion.text.strip(),
+                answer=made.completion.text.strip(),
                 status="answered",
                 retrieved=retrieved,
-                contexts=tuple(p.text for p in prepared.passages),
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
-                cost_usd=spent,
+                contexts=tuple(p.text for p in made.prepared.passages),
+                input_tokens=made.completion.input_tokens,
+                output_tokens=made.completion.output_tokens,
+                cost_usd=made.cost_usd,
             )
         answers.append(replace(answer, latency_ms=(time.perf_counter() - started) * 1000))
         if progress:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmops.errors import InputError
 from llmops.evalsets import EvalCase, load_evalset
-from resources.metadata_store import Feedback, QueryRecord
+from resources.metadata_store import Feedback, MetadataStore, QueryRecord
 
 FEEDBACK_TAG = "feedback"
 
@@ -33,6 +33,13 @@ class CandidateCase(BaseModel):
     query_id: str
     prompt: str
     feedback_at: datetime
+
+
+def rated_queries(store: MetadataStore) -> tuple[list[Feedback], dict[str, QueryRecord]]:
+    """All feedback, and the logged queries it rates by id (not the whole query log)."""
+    feedback = store.feedback()
+    queries = store.queries(ids={f.query_id for f in feedback})
+    return feedback, {q.query_id: q for q in queries}
 
 
 def candidate_id(query_id: str) -> str:

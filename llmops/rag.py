@@ -104,18 +104,32 @@ def prepare(
     )
 
 
+@dataclass(frozen=True)
+class Generation:
+    """What the model was given and what it answered, with the answer's cost."""
+
+    prepared: Prepared
+    completion: Completion
+    cost_usd: float
+
+
 def generate(
-    prepared: Prepared,
+    question: str,
     spec: PromptSpec,
+    prompt_version: str,
+    hits: list[SearchHit],
+    table_version: int,
     llm: LLMClient,
     store: MetadataStore,
     limits: BudgetLimits,
     purpose: str,
-    prompt_version: str,
+    request_id: str,
     query_id: str | None = None,
-) -> tuple[Completion, float]:
-    """The LLM's answer to `prepared`, within today's budget and recorded in the ledger."""
-    return metered_complete(
+) -> Generation:
+    """Fit `hits` into the prompt and get the LLM's answer, within today's budget and recorded
+    in the ledger under `purpose` (one path for answers, audits and eval answers)."""
+    prepared = prepare(question, spec, hits, table_version, llm, limits, request_id)
+    completion, spent = metered_complete(
         llm,
         prepared.messages,
         prepared.input_tokens,
@@ -127,6 +141,7 @@ def generate(
         prompt_version,
         query_id,
     )
+    return Generation(prepared, completion, spent)
 
 
 def answer(
@@ -156,26 +171,35 @@ def answer(
         status="no_context",
     )
     if hits:
-        prepared = prepare(question, spec, hits, found.index_version, llm, limits, record.query_id)
         try:
-            completion, spent = generate(
-                prepared, spec, llm, store, limits, "answer", prompt.version, record.query_id
+            made = generate(
+                question,
+                spec,
+                prompt.version,
+                hits,
+                found.index_version,
+                llm,
+                store,
+                limits,
+                "answer",
+                record.query_id,
+                record.query_id,
             )
         except BudgetExceededError as exc:
             store.log_query(replace(record, answer=str(exc), status="refused"))
             raise
         record = replace(
             record,
-            answer=completion.text.strip(),
-            chat_model=completion.model,
+            answer=made.completion.text.strip(),
+            chat_model=made.completion.model,
             chunks=tuple(
                 RetrievedChunk(p.chunk_id, p.source, round(s, 6))
-                for p, s in zip(prepared.passages, prepared.scores, strict=True)
+                for p, s in zip(made.prepared.passages, made.prepared.scores, strict=True)
             ),
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            cost_usd=spent,
-            trimmed=prepared.trimmed,
+            input_tokens=made.completion.input_tokens,
+            output_tokens=made.completion.output_tokens,
+            cost_usd=made.cost_usd,
+            trimmed=made.prepared.trimmed,
             status="answered",
         )
     record = replace(record, latency_ms=round((time.perf_counter() - started) * 1000, 1))
@@ -223,14 +247,21 @@ def audit(
     chunk_ids: list[str] = []
     text = NO_ANSWER
     if hits:
-        prepared = prepare(
-            record.question, spec, hits, record.table_version, llm, limits, record.query_id
+        made = generate(
+            record.question,
+            spec,
+            prompt.version,
+            hits,
+            record.table_version,
+            llm,
+            store,
+            limits,
+            "audit",
+            record.query_id,
+            record.query_id,
         )
-        chunk_ids = [p.chunk_id for p in prepared.passages]
-        completion, _ = generate(
-            prepared, spec, llm, store, limits, "audit", prompt.version, record.query_id
-        )
-        text = completion.text.strip()
+        chunk_ids = [p.chunk_id for p in made.prepared.passages]
+        text = made.completion.text.strip()
     diff = "".join(
         difflib.unified_diff(
             record.answer.splitlines(keepends=True),

@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.prompts import PROMPT_VERSIONS
 from pipelines.jobs import evaluate_job, monitoring_job
-from pipelines.sensors import _store, production_keys
+from pipelines.sensors import metadata_store_from_env, production_keys
 
 
 @dg.schedule(
@@ -15,7 +15,7 @@ from pipelines.sensors import _store, production_keys
     description="Evaluate every prompt's production version at 02:00 UTC.",
 )
 def nightly_evaluation(context: dg.ScheduleEvaluationContext):
-    keys = production_keys(_store())
+    keys = production_keys(metadata_store_from_env())
     if not keys:
         return dg.SkipReason("no prompt is registered yet")
     # A 1.13 schedule cannot return partition requests, so the keys are added here.

@@ -50,7 +50,7 @@ def new_prompt_version(context: dg.SensorEvaluationContext) -> dg.SensorResult |
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=versions)], cursor=versions)
 
 
-def _store() -> MetadataStore:
+def metadata_store_from_env() -> MetadataStore:
     return MetadataStore(url=Settings.from_env().database_url)
 
 
@@ -71,7 +71,7 @@ def production_keys(store: MetadataStore) -> list[str]:
     description="Evaluate every new candidate prompt version against production.",
 )
 def evaluate_new_candidate(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    store = _store()
+    store = metadata_store_from_env()
     requests = []
     for name in sorted({v.name for v in store.prompt_versions()}):
         labels = store.labels(name)
@@ -100,7 +100,7 @@ def evaluate_after_reindex(context: dg.SensorEvaluationContext, asset_event: dg.
     deleted = materialization.metadata.get("deleted") if materialization else None
     if embedded is not None and deleted is not None and embedded.value == deleted.value == 0:
         return dg.SkipReason("the re-index changed nothing: the table version is the same data")
-    keys = production_keys(_store())
+    keys = production_keys(metadata_store_from_env())
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(run_key=f"reindex:{asset_event.timestamp}:{key}", partition_key=key)
@@ -121,7 +121,7 @@ NEW_NEGATIVE_FEEDBACK = 3
 )
 def negative_feedback(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     seen = int(context.cursor or 0)
-    new = [f for f in _store().feedback() if f.id > seen]
+    new = [f for f in metadata_store_from_env().feedback() if f.id > seen]
     down = [f for f in new if f.rating == "down"]
     if len(down) < NEW_NEGATIVE_FEEDBACK:
         return dg.SkipReason(

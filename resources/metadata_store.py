@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -581,11 +581,16 @@ class MetadataStore(ConfigurableResource):
             row = session.get(QueryLogRow, query_id)
             return _query_record(row) if row else None
 
-    def queries(self, since: datetime | None = None) -> list[QueryRecord]:
-        """Logged queries (created at or after `since`, if given), oldest first."""
+    def queries(
+        self, since: datetime | None = None, ids: Collection[str] | None = None
+    ) -> list[QueryRecord]:
+        """Logged queries (created at or after `since`, and among `ids`, if given), oldest
+        first."""
         query = select(QueryLogRow).order_by(QueryLogRow.created_at, QueryLogRow.query_id)
         if since is not None:
             query = query.where(QueryLogRow.created_at >= _utc(since, "since"))
+        if ids is not None:
+            query = query.where(QueryLogRow.query_id.in_(list(ids)))
         with self.session(write=False) as session:
             return [_query_record(row) for row in session.scalars(query)]
 
