@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from llmops.config import positive_int_env
 from llmops.errors import InputError, LlmopsError
 
 _USD_TOLERANCE = 1e-9  # float sums such as 0.1 + 0.2 must not refuse a call that fits exactly
@@ -35,19 +36,6 @@ class InputTooLongError(LlmopsError):
 
 def _usd(value: float) -> str:
     return f"${value:,.2f}" if value >= 1 else f"${value:.6f}"
-
-
-def _positive_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise InputError(f"{name} must be a positive whole number of tokens, got {raw!r}")
-    return value
 
 
 def optional_usd(name: str) -> float | None:
@@ -81,8 +69,8 @@ class BudgetLimits:
     def from_env(cls) -> BudgetLimits:
         """Limits from the environment; a bad value raises InputError naming the variable."""
         return cls(
-            max_input_tokens=_positive_int("LLMOPS_MAX_INPUT_TOKENS", 2048),
-            max_output_tokens=_positive_int("LLMOPS_MAX_OUTPUT_TOKENS", 256),
+            max_input_tokens=positive_int_env("LLMOPS_MAX_INPUT_TOKENS", 2048),
+            max_output_tokens=positive_int_env("LLMOPS_MAX_OUTPUT_TOKENS", 256),
             daily_budget_usd=optional_usd("LLMOPS_DAILY_BUDGET_USD"),
         )
 

@@ -7,6 +7,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmops.errors import InputError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,6 +31,11 @@ class Settings:
     def candidates_dir(self) -> Path:
         """Eval cases proposed from thumbs-down feedback, waiting for a person."""
         return self.evalsets_dir / "candidates"
+
+    @property
+    def reports_dir(self) -> Path:
+        """HTML and JSON reports (drift), one folder per kind."""
+        return self.home / "reports"
 
     @property
     def dagster_home(self) -> Path:
@@ -55,3 +62,13 @@ class Settings:
             shutil.copyfile(source, target)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
         return self.dagster_home
+
+
+def positive_int_env(name: str, default: int) -> int:
+    """The whole number ≥ 1 in environment variable `name`, or `default` when it is unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)

@@ -441,17 +441,37 @@ def drift_report(
     seed: int = 0,
     with_evidently: bool = True,
 ) -> DriftReport:
-    """Encode both windows once, then test, explain and compare with the surface baseline.
+    """Encode both windows once, then `compare_windows` them."""
+    reference_texts, current_texts = list(reference_texts), list(current_texts)
+    return compare_windows(
+        reference_texts,
+        np.asarray(encode(reference_texts)),
+        current_texts,
+        np.asarray(encode(current_texts)),
+        coverage,
+        seed=seed,
+        with_evidently=with_evidently,
+    )
+
+
+def compare_windows(
+    reference_texts: Sequence[str],
+    reference_emb: np.ndarray,
+    current_texts: Sequence[str],
+    current_emb: np.ndarray,
+    coverage: Callable[[list[str]], list[float]] | None = None,
+    *,
+    seed: int = 0,
+    with_evidently: bool = True,
+) -> DriftReport:
+    """Test, explain and compare with the surface baseline, on windows already encoded.
 
     Emerging topics are only searched for when the semantic test finds drift, so a quiet window
     reports none (clusters of a no-drift window would be noise).
     """
-    reference_texts, current_texts = list(reference_texts), list(current_texts)
-    ref = np.asarray(encode(reference_texts))
-    cur = np.asarray(encode(current_texts))
-    result = detect_drift(ref, cur, seed=seed, with_evidently=with_evidently)
+    result = detect_drift(reference_emb, current_emb, seed=seed, with_evidently=with_evidently)
     topics = (
-        emerging_topics(ref, cur, current_texts, seed=seed, coverage=coverage)
+        emerging_topics(reference_emb, current_emb, current_texts, seed=seed, coverage=coverage)
         if result.drift
         else []
     )
@@ -462,3 +482,37 @@ def drift_report(
         reference_count=len(reference_texts),
         current_count=len(current_texts),
     )
+
+
+def evidently_html(
+    reference_emb: np.ndarray,
+    current_emb: np.ndarray,
+    *,
+    max_per_window: int = MAX_EVIDENTLY_PER_WINDOW,
+    seed: int = 0,
+) -> str:
+    """evidently's own embedding-drift report (model, MMD and distance methods with its plots)
+    as a standalone HTML page. Windows are subsampled (seeded) like `detect_drift`'s, because
+    the report's plots and MMD kernel grow with the square of the window."""
+    import pandas as pd
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.metrics import EmbeddingsDrift
+    from evidently.metrics.embeddings import DistanceDriftMethod, MMDDriftMethod
+
+    rng = np.random.default_rng(seed)
+    ref = _subsample(_normalise(reference_emb), max_per_window, rng)
+    cur = _subsample(_normalise(current_emb), max_per_window, rng)
+    columns = [f"e{i}" for i in range(ref.shape[1])]
+    definition = DataDefinition(embeddings={"query": columns}, numerical_columns=[])
+
+    def dataset(x: np.ndarray) -> Dataset:
+        return Dataset.from_pandas(pd.DataFrame(x, columns=columns), data_definition=definition)
+
+    report = Report(
+        [
+            EmbeddingsDrift(embeddings_name="query"),
+            EmbeddingsDrift(embeddings_name="query", drift_method=MMDDriftMethod()),
+            EmbeddingsDrift(embeddings_name="query", drift_method=DistanceDriftMethod()),
+        ]
+    )
+    return report.run(dataset(cur), dataset(ref)).get_html_str(as_iframe=False)

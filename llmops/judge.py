@@ -30,6 +30,7 @@ from ragas.metrics.collections import (
 
 from llmops.budget import BudgetLimits
 from llmops.calibration import Calibration, CalibrationCase, agreement
+from llmops.config import positive_int_env
 from llmops.errors import InputError, LlmopsError
 from llmops.metering import metered_complete
 from resources.embedder import Embedder
@@ -73,9 +74,9 @@ class JudgeSettings:
             )
         return cls(
             model=model,
-            repeats=_int_env("LLMOPS_JUDGE_REPEATS", 1),
-            max_input_tokens=_int_env("LLMOPS_JUDGE_MAX_INPUT_TOKENS", 8192),
-            max_output_tokens=_int_env("LLMOPS_JUDGE_MAX_OUTPUT_TOKENS", 1024),
+            repeats=positive_int_env("LLMOPS_JUDGE_REPEATS", 1),
+            max_input_tokens=positive_int_env("LLMOPS_JUDGE_MAX_INPUT_TOKENS", 8192),
+            max_output_tokens=positive_int_env("LLMOPS_JUDGE_MAX_OUTPUT_TOKENS", 1024),
         )
 
 
@@ -83,13 +84,6 @@ NOT_CONFIGURED = (
     "no judge model configured: set LLMOPS_JUDGE_MODEL (with OPENAI_BASE_URL/OPENAI_API_KEY) "
     "to an OpenAI-compatible model; the local 135M model is not a judge"
 )
-
-
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name) or str(default)
-    if not raw.isdigit() or int(raw) < 1:
-        raise InputError(f"{name}={raw!r} must be a positive whole number")
-    return int(raw)
 
 
 def parse_reply(text: str, model: type[T]) -> T:

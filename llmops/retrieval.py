@@ -46,3 +46,9 @@ def retrieve(
         )
     found = store.search(model_id, embedder.encode(list(queries)), k=k, version=version)
     return [Retrieval(q, found.version, h) for q, h in zip(queries, found.hits, strict=True)]
+
+
+def best_scores(texts: Sequence[str], embedder: Embedder, store: VectorStore) -> list[float]:
+    """Each text's best retrieval score against the index: how well the knowledge base covers
+    it (0.0 when nothing is found)."""
+    return [r.hits[0].score if r.hits else 0.0 for r in retrieve(texts, embedder, store, k=1)]

@@ -4,19 +4,21 @@ import os
 
 import dagster as dg
 
-from assets import corpus, evaluation, feedback, index, monitoring, prompts
+from assets import corpus, drift, evaluation, feedback, index, monitoring, prompts
 from llmops.config import Settings
 from pipelines.jobs import (
     calibrate_judge_job,
+    drift_job,
     evaluate_job,
     monitoring_job,
     propose_eval_cases_job,
     register_prompts_job,
     reindex_job,
 )
-from pipelines.schedules import daily_monitoring, nightly_evaluation
+from pipelines.schedules import daily_drift_check, daily_monitoring, nightly_evaluation
 from pipelines.sensors import (
     documents_changed,
+    drift_detected,
     evaluate_after_reindex,
     evaluate_new_candidate,
     negative_feedback,
@@ -43,7 +45,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([corpus, index, prompts, evaluation, feedback, monitoring]),
+    assets=dg.load_assets_from_modules(
+        [corpus, index, prompts, evaluation, feedback, monitoring, drift]
+    ),
     asset_checks=dg.load_asset_checks_from_modules([index]),
     jobs=[
         reindex_job,
@@ -52,14 +56,16 @@ defs = dg.Definitions(
         calibrate_judge_job,
         propose_eval_cases_job,
         monitoring_job,
+        drift_job,
     ],
-    schedules=[nightly_evaluation, daily_monitoring],
+    schedules=[nightly_evaluation, daily_monitoring, daily_drift_check],
     sensors=[
         documents_changed,
         new_prompt_version,
         evaluate_new_candidate,
         evaluate_after_reindex,
         negative_feedback,
+        drift_detected,
     ],
     resources=build_resources(Settings.from_env()),
 )

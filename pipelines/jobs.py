@@ -1,7 +1,9 @@
-"""Jobs: reindex, register prompts, evaluate one prompt version, calibrate the judge."""
+"""Jobs: reindex, register prompts, evaluate one prompt version, calibrate the judge, propose eval
+cases, the daily monitoring and the daily drift check."""
 
 import dagster as dg
 
+from assets.drift import DAYS
 from assets.prompts import PROMPT_VERSIONS
 
 # In-process: the embedding model is loaded once per run, and nothing forks after torch loads.
@@ -43,4 +45,14 @@ monitoring_job = dg.define_asset_job(
     "monitoring",
     selection=dg.AssetSelection.assets("cost_report", "feedback_summary"),
     description="Spend against the budgets, and feedback rates.",
+)
+
+# In-process: query embeddings and the drift check share one embedding model load.
+drift_job = dg.define_asset_job(
+    "drift",
+    selection=dg.AssetSelection.assets("query_log", "query_embeddings", "embedding_drift_report"),
+    partitions_def=DAYS,
+    executor_def=dg.in_process_executor,
+    description="Log, embed and test one UTC day's questions for semantic drift against the "
+    "reference window (LLMOPS_DRIFT_REFERENCE).",
 )

@@ -1,9 +1,10 @@
-"""Schedules: the nightly evaluation of every production prompt, the daily monitoring."""
+"""Schedules: the nightly evaluation of every production prompt, the daily monitoring and drift
+check."""
 
 import dagster as dg
 
 from assets.prompts import PROMPT_VERSIONS
-from pipelines.jobs import evaluate_job, monitoring_job
+from pipelines.jobs import drift_job, evaluate_job, monitoring_job
 from pipelines.sensors import metadata_store_from_env, production_keys
 
 
@@ -31,4 +32,14 @@ daily_monitoring = dg.ScheduleDefinition(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Cost report with its budget check, and feedback rates, at 03:00 UTC.",
+)
+
+# A daily-partitioned job: each tick runs the partition of the day that just ended.
+daily_drift_check = dg.build_schedule_from_partitioned_job(
+    drift_job,
+    name="daily_drift_check",
+    hour_of_day=3,
+    minute_of_hour=30,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Semantic drift of yesterday's window of questions, at 03:30 UTC.",
 )

@@ -1,10 +1,13 @@
-"""Sensors: react to changes in the knowledge base, the prompts and the index."""
+"""Sensors: react to changes in the knowledge base, the prompts, the index, feedback and drift."""
 
 import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from assets.drift import SEMANTIC_DRIFT
 from assets.prompts import PROMPT_VERSIONS, partition_key
 from llmops.config import Settings
 from llmops.documents import manifest_digest
+from llmops.drift_check import DRIFT
 from llmops.errors import InputError
 from llmops.prompts import load_prompt_files
 from llmops.registry import CANDIDATE, PRODUCTION
@@ -14,7 +17,7 @@ from pipelines.jobs import (
     register_prompts_job,
     reindex_job,
 )
-from resources.metadata_store import MetadataStore
+from resources.metadata_store import Alert, MetadataStore
 
 
 @dg.sensor(
@@ -130,4 +133,56 @@ def negative_feedback(context: dg.SensorEvaluationContext) -> dg.SensorResult | 
     last = max(f.id for f in new)
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=f"feedback:{last}")], cursor=str(last)
+    )
+
+
+DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey("embedding_drift_report"), SEMANTIC_DRIFT)
+
+
+@dg.sensor(
+    job=evaluate_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When the semantic drift check fails, record an alert and evaluate every "
+    "production prompt again: do the answers still hold up on what users now ask?",
+)
+def drift_detected(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    seen = int(context.cursor or 0)
+    failed = [
+        record
+        for record in context.instance.event_log_storage.get_asset_check_execution_history(
+            DRIFT_CHECK, limit=100, status={AssetCheckExecutionRecordStatus.FAILED}
+        )
+        if record.id > seen and record.event is not None
+    ]
+    if not failed:
+        return dg.SkipReason("no new failed drift check")
+    store = metadata_store_from_env()
+    keys = production_keys(store)
+    requests = []
+    for record in sorted(failed, key=lambda r: r.id):
+        evaluation = record.event.dagster_event.event_specific_data
+        status = evaluation.metadata.get("status")
+        if status is None or status.value != DRIFT:
+            continue  # a warning (too few questions), not drift
+        details = {k: v.value for k, v in evaluation.metadata.items()}
+        store.add_alert(
+            Alert(
+                kind="semantic_drift",
+                key=f"semantic_drift:{record.run_id}",
+                message=evaluation.description or "semantic drift detected",
+                details=details
+                | {
+                    "run_id": record.run_id,
+                    "evaluations_requested": keys,
+                },
+            )
+        )
+        requests += [
+            dg.RunRequest(run_key=f"drift:{record.id}:{key}", partition_key=key) for key in keys
+        ]
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[PROMPT_VERSIONS.build_add_request(keys)] if requests else [],
+        cursor=str(max(r.id for r in failed)),
     )

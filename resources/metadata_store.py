@@ -1,4 +1,5 @@
-"""The metadata store (SQL): prompt versions and labels, the query log, feedback, the usage ledger.
+"""The metadata store (SQL): prompt versions and labels, the query log, feedback, the usage ledger,
+evaluations and alerts.
 
 SQLite under `LLMOPS_HOME` by default, PostgreSQL the same way; the schema is owned by the Alembic
 migrations in `resources/migrations`, applied automatically once per process before first use.
@@ -209,6 +210,17 @@ class EvaluationRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class AlertRow(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(256), unique=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class UsageRow(Base):
     __tablename__ = "usage_ledger"
     __table_args__ = (CheckConstraint("status IN ('charged', 'refused')", name="status"),)
@@ -344,6 +356,22 @@ class EvaluationRecord:
     cost_usd: float = 0.0
     scores_path: str | None = None
     run_id: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something a person should look at (e.g. semantic drift); `key` makes recording it twice
+    a no-op, so a retried sensor tick does not raise the same alert again."""
+
+    kind: str
+    key: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
     id: int | None = None
 
@@ -582,13 +610,18 @@ class MetadataStore(ConfigurableResource):
             return _query_record(row) if row else None
 
     def queries(
-        self, since: datetime | None = None, ids: Collection[str] | None = None
+        self,
+        since: datetime | None = None,
+        ids: Collection[str] | None = None,
+        until: datetime | None = None,
     ) -> list[QueryRecord]:
-        """Logged queries (created at or after `since`, and among `ids`, if given), oldest
-        first."""
+        """Logged queries (created at or after `since`, before `until`, and among `ids`, where
+        given), oldest first."""
         query = select(QueryLogRow).order_by(QueryLogRow.created_at, QueryLogRow.query_id)
         if since is not None:
             query = query.where(QueryLogRow.created_at >= _utc(since, "since"))
+        if until is not None:
+            query = query.where(QueryLogRow.created_at < _utc(until, "until"))
         if ids is not None:
             query = query.where(QueryLogRow.query_id.in_(list(ids)))
         with self.session(write=False) as session:
@@ -666,6 +699,27 @@ class MetadataStore(ConfigurableResource):
             query = query.where(EvaluationRow.prompt_version == prompt_version)
         with self.session(write=False) as session:
             return [_record(EvaluationRecord, row) for row in session.scalars(query)]
+
+    def add_alert(self, alert: Alert) -> bool:
+        """Record an alert; False when one with the same `key` exists."""
+        try:
+            with self.session() as session:
+                if session.scalar(select(AlertRow.id).where(AlertRow.key == alert.key)):
+                    return False
+                values = _fields(alert)
+                del values["id"]
+                session.add(AlertRow(**values))
+        except IntegrityError:
+            return False  # recorded concurrently by another writer
+        return True
+
+    def alerts(self, kind: str | None = None) -> list[Alert]:
+        """Recorded alerts, newest first, optionally of one kind."""
+        query = select(AlertRow).order_by(AlertRow.created_at.desc(), AlertRow.id.desc())
+        if kind is not None:
+            query = query.where(AlertRow.kind == kind)
+        with self.session(write=False) as session:
+            return [_record(Alert, row) for row in session.scalars(query)]
 
 
 def _fields(record: Any) -> dict[str, Any]:

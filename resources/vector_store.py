@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cache
 
 import lancedb
@@ -53,6 +53,22 @@ def chunk_schema(dimension: int) -> pa.Schema:
             pa.field("heading", pa.string()),
             pa.field("text", pa.string()),
             pa.field("token_count", pa.int32()),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+
+
+def query_table_name(model_id: str) -> str:
+    return "queries_" + re.sub(r"[^a-z0-9]+", "_", model_id.lower()).strip("_")
+
+
+def query_schema(dimension: int) -> pa.Schema:
+    """Logged questions' vectors; `day` is the UTC day the question was asked."""
+    return pa.schema(
+        [
+            pa.field("query_id", pa.string(), nullable=False),
+            pa.field("day", pa.date32(), nullable=False),
+            pa.field("question", pa.string()),
             pa.field("vector", pa.list_(pa.float32(), dimension)),
         ]
     )
@@ -205,3 +221,40 @@ class VectorStore(ConfigurableResource):
             for a, e in zip(ann.hits, exact.hits, strict=True)
         ]
         return float(np.mean(recalls))
+
+    def upsert_query_vectors(self, model_id: str, rows: pa.Table) -> int:
+        """Add or replace logged questions' vectors by `query_id` (one commit); returns the
+        table version. Re-running a day writes nothing twice."""
+        table = self._query_table(model_id)
+        if table is None:
+            return self.db.create_table(
+                query_table_name(model_id), rows, schema=rows.schema
+            ).version
+        if rows.num_rows:
+            (
+                table.merge_insert("query_id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(rows.cast(table.schema))
+            )
+        return table.version
+
+    def query_vectors(
+        self,
+        model_id: str,
+        start: date,
+        end: date,
+        columns: Sequence[str] = ("query_id", "question", "vector"),
+    ) -> pa.Table:
+        """Stored question vectors asked from `start` to `end` (UTC days, both included)."""
+        table = self._query_table(model_id)
+        if table is None:
+            return pa.schema([f for f in query_schema(1) if f.name in columns]).empty_table()
+        where = f"day >= date '{start.isoformat()}' AND day <= date '{end.isoformat()}'"
+        return table.search().where(where).select(list(columns)).to_arrow()
+
+    def _query_table(self, model_id: str):
+        try:
+            return self.db.open_table(query_table_name(model_id))
+        except ValueError:  # lancedb's "Table '…' was not found"
+            return None

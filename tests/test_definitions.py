@@ -1,6 +1,7 @@
 """The one Definitions object: asset groups, the reindex job, the LanceDB write pool."""
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +26,9 @@ def test_asset_groups_and_reindex_job():
         "feedback_summary": "monitoring",
         "feedback_eval_candidates": "monitoring",
         "cost_report": "monitoring",
+        "query_log": "monitoring",
+        "query_embeddings": "monitoring",
+        "embedding_drift_report": "monitoring",
     }
     for name in ("eval_dataset", "eval_answers", "eval_scores"):
         assert graph.get(dg.AssetKey(name)).partitions_def.name == "prompt_versions"
@@ -39,7 +43,8 @@ def test_asset_groups_and_reindex_job():
 
 def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
     graph = defs.resolve_asset_graph()
-    assert graph.get(dg.AssetKey("chunk_embeddings")).pools == {"lancedb_write"}
+    for name in ("chunk_embeddings", "query_embeddings", "embedding_drift_report"):
+        assert graph.get(dg.AssetKey(name)).pools == {"lancedb_write"}
     shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path)
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
@@ -53,6 +58,7 @@ def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
         ("evaluate_new_candidate", "evaluate"),
         ("evaluate_after_reindex", "evaluate"),
         ("negative_feedback", "propose_eval_cases"),
+        ("drift_detected", "evaluate"),
     ],
 )
 def test_sensors_target_their_jobs(sensor, job):
@@ -79,3 +85,18 @@ def test_cost_report_and_feedback_rates_run_daily_with_the_budget_check():
     assert keys == {"cost_report", "feedback_summary"}
     [check] = defs.resolve_assets_def("cost_report").check_specs
     assert check.name == "budget"
+
+
+def test_drift_check_runs_daily_on_the_day_that_ended():
+    schedule = defs.resolve_schedule_def("daily_drift_check")
+    assert schedule.job_name == "drift"
+    assert schedule.cron_schedule == "30 3 * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 11, 29, 3, 30, tzinfo=UTC),
+        repository_def=defs.get_repository_def(),
+    )
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-11-28"
+    [check] = defs.resolve_assets_def("embedding_drift_report").check_specs
+    assert check.name == "semantic_drift"

@@ -43,6 +43,7 @@ TABLES = {
     "prompt_labels",
     "label_history",
     "evaluations",
+    "alerts",
     "query_log",
     "feedback",
     "usage_ledger",

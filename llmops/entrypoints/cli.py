@@ -8,6 +8,7 @@ message is also printed as `{"error": …}` on stdout.
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import click
@@ -500,14 +501,13 @@ def drift(reference: Path, current: Path, as_json: bool) -> None:
             raise InputError(f"{option}: {path} does not exist or is not a file")
     reference_texts, current_texts = read_texts(reference), read_texts(current)
     embedder, vectors = _index_clients()
-    coverage = None
-    if vectors.has_table(embedder.model_id):
-        from llmops.retrieval import retrieve
+    from llmops.retrieval import best_scores
 
-        def coverage(texts: list[str]) -> list[float]:
-            found = retrieve(texts, embedder, vectors, k=1)
-            return [r.hits[0].score if r.hits else 0.0 for r in found]
-
+    coverage = (
+        partial(best_scores, embedder=embedder, store=vectors)
+        if vectors.has_table(embedder.model_id)
+        else None
+    )
     report = drift_report(reference_texts, current_texts, embedder.encode, coverage)
     payload = report.to_dict()
     _emit(payload, as_json, payload["explanation"]["summary"])
