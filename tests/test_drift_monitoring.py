@@ -22,6 +22,7 @@ from pipelines.sensors import drift_detected
 from resources.metadata_store import MetadataStore, QueryRecord
 from resources.vector_store import VectorStore
 from tests import drift_data
+from tests.test_cli import llmops
 from tests.test_evaluation_automation import _register
 from tests.test_prompts import VALID
 
@@ -184,6 +185,11 @@ def test_new_topic_fails_the_check_and_the_sensor_alerts_and_evaluates(
     assert "company shares" in alert.message
     assert again.run_requests == []
     assert len(meta.alerts()) == 1
+    shown = llmops("alerts", "--kind", "semantic_drift", "--json", home=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    [listed] = json.loads(shown.stdout)["alerts"]
+    assert listed["message"] == alert.message
+    assert listed["details"]["evaluations_requested"] == [key]
 
 
 def test_same_topics_pass_and_too_few_questions_warn_without_alert(meta, embedder, store):

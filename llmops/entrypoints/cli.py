@@ -513,6 +513,29 @@ def drift(reference: Path, current: Path, as_json: bool) -> None:
     _emit(payload, as_json, payload["explanation"]["summary"])
 
 
+@cli.command()
+@click.option("--kind", help="Only alerts of this kind (e.g. semantic_drift).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def alerts(kind: str | None, as_json: bool) -> None:
+    """Alerts recorded by the sensors, newest first (e.g. a failed semantic drift check, with
+    the evaluations of production it requested)."""
+    found = _metadata_store().alerts(kind)
+    payload = {
+        "alerts": [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "created_at": a.created_at.isoformat(),
+                "message": a.message,
+                "details": a.details,
+            }
+            for a in found
+        ]
+    }
+    human = "\n\n".join(f"[{a.created_at:%Y-%m-%d %H:%M} UTC] {a.kind}\n{a.message}" for a in found)
+    _emit(payload, as_json, human or "no alerts")
+
+
 @cli.group()
 def evalset() -> None:
     """Eval cases proposed from thumbs-down feedback: propose them, approve them."""
