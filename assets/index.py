@@ -6,6 +6,8 @@ import dagster as dg
 
 from llmops.chunking import Chunk
 from llmops.documents import DocumentScan
+from llmops.guardrails.config import load_guardrails_config
+from llmops.guardrails.pipeline import Guardrails
 from llmops.indexing import sync_index
 from resources.embedder import Embedder
 from resources.vector_store import VectorStore
@@ -37,7 +39,9 @@ def chunk_embeddings(
     """The LanceDB table of chunk vectors for the configured embedding model.
 
     Only chunk ids the table lacks are encoded; chunks no longer produced are deleted, except
-    those of documents that exist but could not be read this time.
+    those of documents that exist but could not be read this time. New chunks are scanned by
+    the ingest guardrails (`guardrails.yaml`): a chunk that reads like an instruction to the
+    assistant is quarantined — kept, marked, listed here, and never retrieved.
     """
     result = sync_index(
         document_chunks,
@@ -45,7 +49,14 @@ def chunk_embeddings(
         embedder=embedder,
         store=vector_store,
         progress=log_progress(context.log, "encoded"),
+        guardrails=Guardrails(load_guardrails_config(), embedder, vector_store),
     )
+    quarantined = vector_store.quarantined_chunks(result.model_id)
+    if result.quarantined:
+        context.log.warning(
+            f"{result.quarantined} new chunk(s) quarantined by the ingest guardrails: see the "
+            "`quarantined_chunks` metadata"
+        )
     return dg.MaterializeResult(
         metadata={
             "documents": float(len(source_documents.documents)),
@@ -54,6 +65,9 @@ def chunk_embeddings(
             "embedded": float(result.embedded),
             "reused": float(result.reused),
             "deleted": float(result.deleted),
+            "quarantined_new": float(result.quarantined),
+            "quarantined": float(len(quarantined)),
+            "quarantined_chunks": dg.MetadataValue.md(quarantine_table(quarantined)),
             "table_version": float(result.table_version),
             "table": result.table,
             "lancedb_uri": vector_store.uri,
@@ -63,6 +77,15 @@ def chunk_embeddings(
             "seconds": result.seconds,
         }
     )
+
+
+def quarantine_table(chunks: list[dict[str, str]]) -> str:
+    if not chunks:
+        return "no quarantined chunk"
+    rows = "\n".join(
+        f"| {c['document']} | `{c['chunk_id']}` | {c['quarantine_reason']} |" for c in chunks
+    )
+    return "| document | chunk | reason |\n|---|---|---|\n" + rows
 
 
 @dg.asset_check(

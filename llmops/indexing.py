@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from llmops.chunking import Chunk
+from llmops.guardrails.pipeline import Guardrails
 from resources.embedder import Embedder
 from resources.vector_store import VectorStore, chunk_schema, table_name
 
@@ -36,6 +37,7 @@ class IndexSyncResult:
     embedded: int
     reused: int
     deleted: int
+    quarantined: int  # of the chunks embedded now
     table_version: int
     ann_index: str
     encode_seconds: float
@@ -64,8 +66,12 @@ def plan_sync(
     return SyncPlan(to_embed, len(chunks) - len(to_embed), stale)
 
 
-def chunk_rows(chunks: Sequence[Chunk], vectors: np.ndarray) -> pa.Table:
+def chunk_rows(
+    chunks: Sequence[Chunk], vectors: np.ndarray, quarantine: Sequence[str | None] | None = None
+) -> pa.Table:
+    """Table rows of `chunks`; `quarantine[i]` is the reason chunk i is quarantined, or None."""
     schema = chunk_schema(vectors.shape[1])
+    reasons = list(quarantine) if quarantine is not None else [None] * len(chunks)
     return pa.table(
         {
             "chunk_id": [c.chunk_id for c in chunks],
@@ -78,9 +84,24 @@ def chunk_rows(chunks: Sequence[Chunk], vectors: np.ndarray) -> pa.Table:
             "vector": pa.FixedSizeListArray.from_arrays(
                 pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]
             ),
+            "quarantined": [r is not None for r in reasons],
+            "quarantine_reason": reasons,
         },
         schema=schema,
     )
+
+
+def quarantine_reasons(
+    chunks: Sequence[Chunk], vectors: np.ndarray, guardrails: Guardrails
+) -> list[str | None]:
+    """Per chunk, why the ingest guardrails quarantine it (None: clean). A document that tells
+    the assistant what to do is kept, marked, and never retrieved."""
+    reasons: list[str | None] = []
+    for chunk, vector in zip(chunks, vectors, strict=True):
+        checked = guardrails.scan_chunk(chunk.text, vector)
+        hits = [f"{v.check}: {v.reason}" for v in checked.triggered if v.action == "block"]
+        reasons.append("; ".join(hits) if hits else None)
+    return reasons
 
 
 def sync_index(
@@ -89,15 +110,22 @@ def sync_index(
     embedder: Embedder,
     store: VectorStore,
     progress: Callable[[int, int], None] | None = None,
+    guardrails: Guardrails | None = None,
 ) -> IndexSyncResult:
-    """Encode new chunks, delete stale ones, refresh the ANN index; one table version."""
+    """Encode new chunks, scan them with the ingest guardrails, delete stale ones, refresh the
+    ANN index; one table version."""
     started = time.perf_counter()
     model_id = embedder.model_id
     plan = plan_sync(chunks, store.stored_chunks(model_id), kept_documents)
     encode_started = time.perf_counter()
     vectors = embedder.encode([c.embedding_text for c in plan.to_embed], progress=progress)
     encode_seconds = time.perf_counter() - encode_started
-    store.sync(model_id, chunk_rows(plan.to_embed, vectors), plan.stale_ids)
+    reasons = (
+        quarantine_reasons(plan.to_embed, vectors, guardrails)
+        if guardrails is not None and plan.to_embed
+        else None
+    )
+    store.sync(model_id, chunk_rows(plan.to_embed, vectors, reasons), plan.stale_ids)
     ann = store.refresh_ann_index(model_id)
     return IndexSyncResult(
         model_id=model_id,
@@ -106,6 +134,7 @@ def sync_index(
         embedded=len(plan.to_embed),
         reused=plan.reused,
         deleted=len(plan.stale_ids),
+        quarantined=sum(r is not None for r in reasons or []),
         table_version=store.version(model_id),
         ann_index=ann,
         encode_seconds=round(encode_seconds, 3),

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmops.errors import InputError
+from llmops.yamlfile import parse_yaml
 
 REQUIRED_VARIABLES = frozenset({"question", "context"})
 
@@ -84,39 +85,9 @@ class PromptFile:
     spec: PromptSpec
 
 
-def _line_of(node: yaml.Node | None, location: tuple) -> int | None:
-    """1-based line of the YAML node at a pydantic error location, or of its nearest parent."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in location:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        match = next((v for k, v in node.value if k.value == key), None)
-        key_node = next((k for k, _ in node.value if k.value == key), None)
-        if match is None:
-            break
-        node = match
-        line = (key_node or match).start_mark.line + 1
-    return line
-
-
 def parse_prompt(source: str, path: Path) -> PromptSpec:
     """Validate one prompt file's text; errors name the file and line."""
-    try:
-        data = yaml.safe_load(source)
-        root = yaml.compose(source)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise InputError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{path}:1: a prompt file must be a mapping of name, template, …")
-    try:
-        return PromptSpec.model_validate(data)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        location = tuple(error["loc"])
-        field = ".".join(str(p) for p in location) or "prompt"
-        message = error["msg"].removeprefix("Value error, ")
-        raise InputError(f"{path}:{_line_of(root, location)}: {field}: {message}") from exc
+    return parse_yaml(source, path, PromptSpec, "a prompt file")
 
 
 def load_prompt_files(folder: Path) -> list[PromptFile]:

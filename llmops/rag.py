@@ -8,14 +8,22 @@ from dataclasses import dataclass, replace
 
 from llmops.budget import BudgetExceededError, BudgetLimits, InputTooLongError, fit_context
 from llmops.errors import InputError
+from llmops.guardrails.pipeline import INPUT, OUTPUT, Guardrails
+from llmops.guardrails.verdicts import Verdict
 from llmops.metering import metered_complete
 from llmops.prompts import PromptSpec
 from llmops.registry import spec_of
 from llmops.retrieval import retrieve
-from llmops.templating import Passage, fence, marker_for, render_messages
+from llmops.templating import Passage, canary_for, fence, marker_for, render_messages
 from resources.embedder import Embedder
 from resources.llm import Completion, LLMClient
-from resources.metadata_store import MetadataStore, PromptVersion, QueryRecord, RetrievedChunk
+from resources.metadata_store import (
+    GuardrailEvent,
+    MetadataStore,
+    PromptVersion,
+    QueryRecord,
+    RetrievedChunk,
+)
 from resources.vector_store import SearchHit, VectorStore, table_name
 
 NO_ANSWER = "I don't know based on the handbook."
@@ -66,9 +74,9 @@ def prepare(
     and chat framing), so the fit is repeated with the overshoot taken off until the rendered
     messages themselves are within the limit.
     """
-    marker = marker_for(request_id)
+    marker, canary = marker_for(request_id), canary_for(request_id)
     passages = [Passage(h.chunk_id, h.document, h.text) for h in hits]
-    overhead = llm.count_tokens(render_messages(spec, "", [], marker))
+    overhead = llm.count_tokens(render_messages(spec, "", [], marker, canary))
     framing = max(
         (llm.count_text_tokens(fence(f"source: {p.source}\n", marker)) for p in passages), default=0
     )
@@ -85,7 +93,7 @@ def prepare(
         if passages and not fitted.contexts:
             break
         kept = [replace(p, text=text) for p, text in zip(passages, fitted.contexts, strict=False)]
-        messages = render_messages(spec, question, kept, marker)
+        messages = render_messages(spec, question, kept, marker, canary)
         input_tokens = llm.count_tokens(messages)
         if input_tokens <= limits.max_input_tokens:
             return Prepared(
@@ -153,27 +161,46 @@ def answer(
     store: MetadataStore,
     limits: BudgetLimits,
     settings: RagSettings = RagSettings(),
+    guardrails: Guardrails | None = None,
 ) -> QueryRecord:
-    """Answer `question` with citations and log it with its full lineage."""
+    """Answer `question` with citations and log it with its full lineage.
+
+    With `guardrails`, the question is checked first: PII is redacted before retrieval, the LLM
+    and the log (only the redacted text is ever stored), a blocked question gets the guardrail's
+    message without an LLM call, and the answer is checked before it is returned. Every verdict
+    goes to the query's `guardrails` field and to the guardrail-events table.
+    """
     started = time.perf_counter()
     spec = spec_of(prompt)
-    [found] = retrieve([question], embedder, vectors, k=settings.k)
-    hits = above_floor(found.hits, settings)
     record = QueryRecord(
         question=question,
         answer=NO_ANSWER,
         prompt_name=prompt.name,
         prompt_version=prompt.version,
         table_name=table_name(embedder.model_id),
-        table_version=found.index_version,
+        table_version=0,
         embedding_model=embedder.model_id,
         chat_model=llm.model_id,
         status="no_context",
     )
+    vector = embedder.encode([question])
+    verdicts: list[tuple[str, Verdict]] = []
+    if guardrails is not None:
+        checked = guardrails.check_input(question, vector[0])
+        verdicts += [(INPUT, v) for v in checked.verdicts]
+        if checked.redacted != question:
+            vector = embedder.encode([checked.redacted])
+        record = replace(record, question=checked.redacted)
+        if not checked.allowed:
+            blocked = replace(record, answer=checked.message or "", status="blocked")
+            return _log(blocked, verdicts, started, store)  # table_version 0: nothing retrieved
+    [found] = retrieve([record.question], embedder, vectors, k=settings.k, vectors=vector)
+    record = replace(record, table_version=found.index_version)
+    hits = above_floor(found.hits, settings)
     if hits:
         try:
             made = generate(
-                question,
+                record.question,
                 spec,
                 prompt.version,
                 hits,
@@ -186,7 +213,7 @@ def answer(
                 record.query_id,
             )
         except BudgetExceededError as exc:
-            store.log_query(replace(record, answer=str(exc), status="refused"))
+            _log(replace(record, answer=str(exc), status="refused"), verdicts, started, store)
             raise
         record = replace(
             record,
@@ -202,8 +229,39 @@ def answer(
             trimmed=made.prepared.trimmed,
             status="answered",
         )
-    record = replace(record, latency_ms=round((time.perf_counter() - started) * 1000, 1))
+        if guardrails is not None:
+            system_text = made.prepared.messages[0]["content"]
+            checked = guardrails.check_output(
+                record.answer, system_text, canary_for(record.query_id)
+            )
+            verdicts += [(OUTPUT, v) for v in checked.verdicts]
+            record = (
+                replace(record, answer=checked.redacted)
+                if checked.allowed
+                else replace(record, answer=checked.message or "", status="blocked_output")
+            )
+    return _log(record, verdicts, started, store)
+
+
+def _log(
+    record: QueryRecord,
+    verdicts: list[tuple[str, Verdict]],
+    started: float,
+    store: MetadataStore,
+) -> QueryRecord:
+    """Log the query with its verdicts (in the record and as guardrail events)."""
+    record = replace(
+        record,
+        guardrails=tuple({"stage": stage, **v.model_dump()} for stage, v in verdicts),
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
     store.log_query(record)
+    store.add_guardrail_events(
+        [
+            GuardrailEvent(stage=stage, query_id=record.query_id, **v.model_dump())
+            for stage, v in verdicts
+        ]
+    )
     return record
 
 

@@ -3,6 +3,8 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from llmops.errors import IndexNotFoundError
 from resources.embedder import Embedder
 from resources.vector_store import SearchHit, VectorStore
@@ -36,15 +38,19 @@ def retrieve(
     store: VectorStore,
     k: int = 5,
     version: int | None = None,
+    vectors: np.ndarray | None = None,
 ) -> list[Retrieval]:
-    """Top-`k` chunks for each query, encoded in one batch and searched at one table version
-    (the latest, or `version` checked out to reproduce what was served then)."""
+    """Top-`k` chunks for each query, encoded in one batch (unless their `vectors` are given)
+    and searched at one table version (the latest, or `version` checked out to reproduce what
+    was served then)."""
     model_id = embedder.model_id
     if not store.has_table(model_id):  # before encoding: no model load for a missing index
         raise IndexNotFoundError(
             f"no index for embedding model {model_id} in {store.uri}: run `llmops ingest` first"
         )
-    found = store.search(model_id, embedder.encode(list(queries)), k=k, version=version)
+    if vectors is None:
+        vectors = embedder.encode(list(queries))
+    found = store.search(model_id, vectors, k=k, version=version)
     return [Retrieval(q, found.version, h) for q, h in zip(queries, found.hits, strict=True)]
 
 

@@ -4,7 +4,16 @@ import os
 
 import dagster as dg
 
-from assets import corpus, drift, evaluation, feedback, index, monitoring, prompts
+from assets import (
+    corpus,
+    drift,
+    evaluation,
+    feedback,
+    guardrails,
+    index,
+    monitoring,
+    prompts,
+)
 from llmops.config import Settings
 from pipelines.jobs import (
     calibrate_judge_job,
@@ -46,7 +55,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [corpus, index, prompts, evaluation, feedback, monitoring, drift]
+        [corpus, index, prompts, evaluation, feedback, monitoring, drift, guardrails]
     ),
     asset_checks=dg.load_asset_checks_from_modules([index]),
     jobs=[

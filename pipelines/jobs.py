@@ -43,8 +43,8 @@ propose_eval_cases_job = dg.define_asset_job(
 
 monitoring_job = dg.define_asset_job(
     "monitoring",
-    selection=dg.AssetSelection.assets("cost_report", "feedback_summary"),
-    description="Spend against the budgets, and feedback rates.",
+    selection=dg.AssetSelection.assets("cost_report", "feedback_summary", "guardrail_report"),
+    description="Spend against the budgets, feedback rates, and what the guardrails did.",
 )
 
 # In-process: query embeddings and the drift check share one embedding model load.

@@ -31,7 +31,8 @@ daily_monitoring = dg.ScheduleDefinition(
     cron_schedule="0 3 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Cost report with its budget check, and feedback rates, at 03:00 UTC.",
+    description="Cost report with its budget check, feedback rates and the guardrail report, "
+    "at 03:00 UTC.",
 )
 
 # A daily-partitioned job: each tick runs the partition of the day that just ended.

@@ -1,5 +1,5 @@
 """The metadata store (SQL): prompt versions and labels, the query log, feedback, the usage ledger,
-evaluations and alerts.
+evaluations, alerts and guardrail events.
 
 SQLite under `LLMOPS_HOME` by default, PostgreSQL the same way; the schema is owned by the Alembic
 migrations in `resources/migrations`, applied automatically once per process before first use.
@@ -221,6 +221,22 @@ class AlertRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class GuardrailEventRow(Base):
+    __tablename__ = "guardrail_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    query_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    chunk_id: Mapped[str | None] = mapped_column(String(64))
+    check: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    triggered: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Double)
+    spans: Mapped[list] = mapped_column(JSON)
+
+
 class UsageRow(Base):
     __tablename__ = "usage_ledger"
     __table_args__ = (CheckConstraint("status IN ('charged', 'refused')", name="status"),)
@@ -372,6 +388,27 @@ class Alert:
     key: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=utcnow)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
+
+
+@dataclass(frozen=True)
+class GuardrailEvent:
+    """One guardrail verdict on a question (`query_id`), an answer (`query_id`, stage output)
+    or a chunk at ingest (`chunk_id`). Spans hold types and offsets only, never the text."""
+
+    stage: str
+    check: str
+    action: str
+    triggered: bool
+    reason: str
+    score: float = 0.0
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    query_id: str | None = None
+    chunk_id: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     id: int | None = None
 
@@ -712,6 +749,26 @@ class MetadataStore(ConfigurableResource):
         except IntegrityError:
             return False  # recorded concurrently by another writer
         return True
+
+    def add_guardrail_events(self, events: Collection[GuardrailEvent]) -> None:
+        """Record verdicts (all in one transaction)."""
+        with self.session() as session:
+            for event in events:
+                values = _fields(event)
+                del values["id"]
+                session.add(GuardrailEventRow(**values))
+
+    def guardrail_events(
+        self, since: datetime | None = None, stage: str | None = None
+    ) -> list[GuardrailEvent]:
+        """Recorded verdicts (at or after `since`, of one `stage`, where given), oldest first."""
+        query = select(GuardrailEventRow).order_by(GuardrailEventRow.id)
+        if since is not None:
+            query = query.where(GuardrailEventRow.created_at >= _utc(since, "since"))
+        if stage is not None:
+            query = query.where(GuardrailEventRow.stage == stage)
+        with self.session(write=False) as session:
+            return [_record(GuardrailEvent, row) for row in session.scalars(query)]
 
     def alerts(self, kind: str | None = None) -> list[Alert]:
         """Recorded alerts, newest first, optionally of one kind."""

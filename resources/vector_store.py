@@ -54,8 +54,14 @@ def chunk_schema(dimension: int) -> pa.Schema:
             pa.field("text", pa.string()),
             pa.field("token_count", pa.int32()),
             pa.field("vector", pa.list_(pa.float32(), dimension)),
+            pa.field("quarantined", pa.bool_(), nullable=False),
+            pa.field("quarantine_reason", pa.string()),
         ]
     )
+
+
+# Tables written before quarantine existed get these columns on their next sync.
+_QUARANTINE_COLUMNS = {"quarantined": "false", "quarantine_reason": "CAST(NULL AS STRING)"}
 
 
 def query_table_name(model_id: str) -> str:
@@ -69,6 +75,22 @@ def query_schema(dimension: int) -> pa.Schema:
             pa.field("query_id", pa.string(), nullable=False),
             pa.field("day", pa.date32(), nullable=False),
             pa.field("question", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+
+
+def attack_table_name(model_id: str) -> str:
+    return "attacks_" + re.sub(r"[^a-z0-9]+", "_", model_id.lower()).strip("_")
+
+
+def attack_schema(dimension: int) -> pa.Schema:
+    """Known prompt-injection attacks' vectors; `digest` is the corpus file's SHA-256."""
+    return pa.schema(
+        [
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("family", pa.string(), nullable=False),
+            pa.field("digest", pa.string(), nullable=False),
             pa.field("vector", pa.list_(pa.float32(), dimension)),
         ]
     )
@@ -136,6 +158,9 @@ class VectorStore(ConfigurableResource):
             self.db.create_table(table_name(model_id), rows, schema=rows.schema)
             return self.table(model_id).version
         table = self.table(model_id)
+        missing = {c: e for c, e in _QUARANTINE_COLUMNS.items() if c not in table.schema.names}
+        if missing:
+            table.add_columns(missing)
         if rows.num_rows == 0 and not stale_ids:
             return table.version
         merge = (
@@ -145,6 +170,16 @@ class VectorStore(ConfigurableResource):
             merge = merge.when_not_matched_by_source_delete(f"chunk_id IN ({_sql_list(stale_ids)})")
         merge.execute(rows.cast(table.schema))
         return table.version
+
+    def quarantined_chunks(self, model_id: str) -> list[dict[str, str]]:
+        """`chunk_id`, `document` and `quarantine_reason` of every quarantined chunk."""
+        if not self.has_table(model_id):
+            return []
+        table = self.table(model_id)
+        if "quarantined" not in table.schema.names:
+            return []
+        columns = ["chunk_id", "document", "quarantine_reason"]
+        return table.search().where("quarantined").select(columns).to_arrow().to_pylist()
 
     def delete_documents(self, model_id: str, documents: Sequence[str]) -> int:
         """Remove every chunk of `documents`; returns the table version."""
@@ -166,15 +201,19 @@ class VectorStore(ConfigurableResource):
     ) -> SearchResults:
         """The `k` nearest chunks of each query vector; `score` is cosine similarity.
 
-        All queries read one table version (the latest unless `version` is given).
+        All queries read one table version (the latest unless `version` is given). Quarantined
+        chunks (flagged by the ingest guardrails) are never returned.
         """
         table = self.table(model_id, version)
+        quarantine = "quarantined" in table.schema.names
         columns = ["chunk_id", "document", "heading", "text"]
         hits = []
         for vector in np.atleast_2d(vectors):
             query = (
                 table.search(vector).distance_type(METRIC).select([*columns, "_distance"]).limit(k)
             )
+            if quarantine:
+                query = query.where("NOT quarantined", prefilter=True)
             query = (
                 query.bypass_vector_index()
                 if exact
@@ -256,5 +295,48 @@ class VectorStore(ConfigurableResource):
     def _query_table(self, model_id: str):
         try:
             return self.db.open_table(query_table_name(model_id))
+        except ValueError:  # lancedb's "Table '…' was not found"
+            return None
+
+    def attack_rows(self, model_id: str) -> pa.Table | None:
+        """Every stored known attack of the model's attack table, or None before the first sync."""
+        table = self._attack_table(model_id)
+        return None if table is None else table.to_arrow()
+
+    def sync_attacks(self, model_id: str, rows: pa.Table) -> int:
+        """Replace the attack table's contents with `rows` unless it already holds their corpus
+        digest; returns the table version."""
+        table = self._attack_table(model_id)
+        digests = set(rows.column("digest").to_pylist())
+        if table is not None:
+            stored = table.search().select(["digest"]).to_arrow().column("digest").to_pylist()
+            if set(stored) == digests:
+                return table.version
+        return self.db.create_table(
+            attack_table_name(model_id), rows, schema=rows.schema, mode="overwrite"
+        ).version
+
+    def nearest_attacks(
+        self, model_id: str, vector: np.ndarray, k: int = 3
+    ) -> list[tuple[str, str, float]]:
+        """The `k` stored attacks nearest to `vector`: (text, family, cosine similarity)."""
+        table = self._attack_table(model_id)
+        if table is None:
+            raise TableNotFoundError(
+                f"no attack table for embedding model {model_id} in {self.uri}"
+            )
+        rows = (
+            table.search(vector)
+            .distance_type(METRIC)
+            .select(["text", "family", "_distance"])
+            .limit(k)
+            .to_arrow()
+            .to_pylist()
+        )
+        return [(r["text"], r["family"], 1.0 - r["_distance"]) for r in rows]
+
+    def _attack_table(self, model_id: str):
+        try:
+            return self.db.open_table(attack_table_name(model_id))
         except ValueError:  # lancedb's "Table '…' was not found"
             return None

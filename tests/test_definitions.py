@@ -29,6 +29,7 @@ def test_asset_groups_and_reindex_job():
         "query_log": "monitoring",
         "query_embeddings": "monitoring",
         "embedding_drift_report": "monitoring",
+        "guardrail_report": "monitoring",
     }
     for name in ("eval_dataset", "eval_answers", "eval_scores"):
         assert graph.get(dg.AssetKey(name)).partitions_def.name == "prompt_versions"
@@ -82,7 +83,7 @@ def test_cost_report_and_feedback_rates_run_daily_with_the_budget_check():
     assert schedule.cron_schedule == "0 3 * * *"
     job = defs.resolve_job_def("monitoring")
     keys = {k.to_user_string() for k in job.asset_layer.asset_graph.get_all_asset_keys()}
-    assert keys == {"cost_report", "feedback_summary"}
+    assert keys == {"cost_report", "feedback_summary", "guardrail_report"}
     [check] = defs.resolve_assets_def("cost_report").check_specs
     assert check.name == "budget"
 

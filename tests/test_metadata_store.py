@@ -44,6 +44,7 @@ TABLES = {
     "label_history",
     "evaluations",
     "alerts",
+    "guardrail_events",
     "query_log",
     "feedback",
     "usage_ledger",

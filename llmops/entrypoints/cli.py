@@ -250,7 +250,8 @@ def ask(text: str, prompt_ref: str, as_json: bool) -> None:
     store = _synced_store()
     prompt = resolve(store, prompt_ref)
     embedder, vectors, llm, limits = _answer_clients()
-    record = answer(text, prompt, embedder, vectors, llm, store, limits)
+    guardrails = _guardrails(embedder, vectors)
+    record = answer(text, prompt, embedder, vectors, llm, store, limits, guardrails=guardrails)
     payload = _lineage(record)
     sources = ", ".join(dict.fromkeys(c["source"] for c in payload["citations"])) or "none"
     _emit(
@@ -260,6 +261,51 @@ def ask(text: str, prompt_ref: str, as_json: bool) -> None:
         f"{payload['prompt']} · index v{record.table_version} · {record.chat_model} · "
         f"{record.input_tokens}+{record.output_tokens} tokens · ${record.cost_usd:.6f}",
     )
+
+
+class BatchText(BaseModel):
+    id: str | int
+    text: str = Field(min_length=1)
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--batch", type=click.Path(path_type=Path), help="JSONL file of {id, text} lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (JSONL for --batch) on stdout.")
+def guard(text: str | None, batch: Path | None, as_json: bool) -> None:
+    """Run the input guardrails alone on TEXT, or on every line of a --batch file: what a
+    question would become before retrieval and the LLM. Use it to tune the thresholds of
+    guardrails.yaml (LLMOPS_GUARDRAILS) and to red-team a configuration.
+
+    JSON (JSONL for --batch): `id`, `allowed`, `redacted` (the text as it would reach the LLM
+    and the logs), `message` (what a blocked user is told), `verdicts` (`check`, `action`,
+    `triggered`, `reason`, `score`, `spans` with `type`, `start`, `end`).
+    """
+    if (text is None) == (batch is None):
+        raise click.UsageError("give either TEXT or --batch FILE (not both)")
+    if text is not None and not text.strip():
+        raise InputError("TEXT is empty")
+    if batch is not None and not batch.is_file():
+        raise InputError(f"--batch: {batch} does not exist or is not a file")
+    inputs = read_jsonl(batch, BatchText) if batch else [BatchText(id=0, text=text)]
+    guardrails = _guardrails(*_index_clients())
+    for item in inputs:
+        checked = guardrails.check_input(item.text)
+        payload = {"id": item.id if batch else None, **checked.as_dict()}
+        if batch is not None:
+            click.echo(json.dumps(payload, ensure_ascii=False))
+            continue
+        fired = [f"{v.check} ({v.action}): {v.reason}" for v in checked.triggered]
+        verdict = "allowed" if checked.allowed else f"BLOCKED: {checked.message}"
+        _emit(payload, as_json, "\n".join([verdict, f"redacted: {checked.redacted}", *fired]))
+
+
+def _guardrails(embedder, vectors):
+    """The guardrails of guardrails.yaml (LLMOPS_GUARDRAILS)."""
+    from llmops.guardrails.config import load_guardrails_config
+    from llmops.guardrails.pipeline import Guardrails
+
+    return Guardrails(load_guardrails_config(), embedder, vectors)
 
 
 @cli.command()

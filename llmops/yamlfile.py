@@ -1,0 +1,51 @@
+"""Validate a YAML file against a pydantic model; every error names the file and the line."""
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from llmops.errors import InputError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _line_of(node: yaml.Node | None, location: tuple) -> int | None:
+    """1-based line of the YAML node at a pydantic error location, or of its nearest parent.
+    Location parts that are not keys of the file (a union's tag) are skipped."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in location:
+        if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+            continue
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next((v for k, v in node.value if k.value == key), None)
+        key_node = next((k for k, _ in node.value if k.value == key), None)
+        if match is None:
+            continue
+        node = match
+        line = (key_node or match).start_mark.line + 1
+    return line
+
+
+def parse_yaml(source: str, path: Path, model: type[Model], what: str) -> Model:
+    """`source` (the text of `path`) as a `model`; `what` names the file kind in errors."""
+    try:
+        data = yaml.safe_load(source)
+        root = yaml.compose(source)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise InputError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{path}:1: {what} must be a mapping")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = tuple(error["loc"])
+        field = ".".join(str(p) for p in location) or what
+        message = error["msg"].removeprefix("Value error, ")
+        raise InputError(f"{path}:{_line_of(root, location)}: {field}: {message}") from exc
