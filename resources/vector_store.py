@@ -85,11 +85,13 @@ def attack_table_name(model_id: str) -> str:
 
 
 def attack_schema(dimension: int) -> pa.Schema:
-    """Known prompt-injection attacks' vectors; `digest` is the corpus file's SHA-256."""
+    """Known prompt-injection attacks' and benign reference questions' vectors; `label` is
+    `attack` or `benign` (whose `family` is empty), `digest` the SHA-256 of both corpus files."""
     return pa.schema(
         [
             pa.field("text", pa.string(), nullable=False),
             pa.field("family", pa.string(), nullable=False),
+            pa.field("label", pa.string(), nullable=False),
             pa.field("digest", pa.string(), nullable=False),
             pa.field("vector", pa.list_(pa.float32(), dimension)),
         ]
@@ -319,7 +321,8 @@ class VectorStore(ConfigurableResource):
     def nearest_attacks(
         self, model_id: str, vector: np.ndarray, k: int = 3
     ) -> list[tuple[str, str, float]]:
-        """The `k` stored attacks nearest to `vector`: (text, family, cosine similarity)."""
+        """The `k` stored attacks (benign references left out) nearest to `vector`: (text,
+        family, cosine similarity)."""
         table = self._attack_table(model_id)
         if table is None:
             raise TableNotFoundError(
@@ -328,6 +331,7 @@ class VectorStore(ConfigurableResource):
         rows = (
             table.search(vector)
             .distance_type(METRIC)
+            .where("label = 'attack'", prefilter=True)
             .select(["text", "family", "_distance"])
             .limit(k)
             .to_arrow()

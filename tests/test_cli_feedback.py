@@ -46,8 +46,9 @@ def test_thumbs_down_becomes_an_eval_case_the_next_evaluation_scores(tmp_path, m
         query_id = json.loads(asked.stdout)["query_id"]
 
         unknown = llmops("feedback", "no-such-id", "down", home=home, docs=docs)
+        comment = "too vague, mail me at jane.doe@example.com"
         rated = llmops(
-            "feedback", query_id, "down", "--comment", "too vague", "--json", home=home, docs=docs
+            "feedback", query_id, "down", "--comment", comment, "--json", home=home, docs=docs
         )
         proposed = llmops("evalset", "propose", "--json", home=home, docs=docs)
         assert proposed.returncode == 0, proposed.stderr
@@ -70,7 +71,7 @@ def test_thumbs_down_becomes_an_eval_case_the_next_evaluation_scores(tmp_path, m
     assert json.loads(rated.stdout)["rating"] == "down"
     assert json.loads(rated.stdout)["feedback_id"] == 1  # the unknown id wrote nothing
     assert proposal["question"] == "How much annual leave?"
-    assert proposal["comment"] == "too vague"
+    assert proposal["comment"] == "too vague, mail me at <EMAIL_ADDRESS>"  # PII never stored
     assert proposal["sources"] == ["leave.md"]
     assert approved.returncode == 0, approved.stderr
     assert json.loads(approved.stdout)["case"]["gold_sources"] == ["leave.md"]

@@ -38,7 +38,7 @@ def server():
         if "canary please" in question:
             return ok(f"My marker is {re.search(r'cnry-[0-9a-f]{12}', system).group()}.")
         if "contact" in question:
-            return ok(f"Write to hr-team@northwind.example or call {PHONE} [leave.md].")
+            return ok(f"Write to hr-team@northwind.co.uk or call {PHONE} [leave.md].")
         return ok("27 days [leave.md]")
 
     with ScriptedLLMServer(responder=reply) as running:
@@ -123,7 +123,7 @@ def test_pii_in_the_answer_is_redacted(ask):
     record = ask("Whom do I contact about annual leave?")
     assert record.status == "answered"
     assert PHONE not in record.answer
-    assert "hr-team@northwind.example" not in record.answer
+    assert "hr-team@northwind.co.uk" not in record.answer
     assert "<PHONE_NUMBER>" in record.answer
     assert "<EMAIL_ADDRESS>" in record.answer
 

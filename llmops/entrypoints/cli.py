@@ -499,10 +499,13 @@ def feedback(query_id: str, rating: str, comment: str | None, as_json: bool) -> 
     """Rate a served answer (QUERY_ID from `llmops ask`) thumbs up or down.
 
     Thumbs-down answers are proposed as eval cases by `llmops evalset propose` (and the
-    `negative_feedback` sensor), for a person to approve.
+    `negative_feedback` sensor), for a person to approve. PII in the comment is redacted
+    before it is stored, as in questions.
     """
     from resources.metadata_store import UnknownQueryError
 
+    if comment:
+        comment = _guardrails(*_index_clients()).redact_pii(comment)
     try:
         saved = _metadata_store().add_feedback(query_id, rating, comment)
     except UnknownQueryError as exc:

@@ -150,6 +150,14 @@ class Guardrails:
         ]
         return _outcome(text, self._run(checks, text, None))
 
+    def redact_pii(self, text: str) -> str:
+        """`text` with the PII the input stage finds replaced: for free text stored beside a
+        query, such as a feedback comment."""
+        checks = [
+            PiiCheck(s) for s in self.config.input if isinstance(s, PiiSettings) and s.enabled
+        ]
+        return redact(text, [c.inspect(text) for c in checks])
+
     def scan_chunk(self, text: str, vector: np.ndarray | None = None) -> GuardResult:
         """A document chunk at ingest: not allowed means quarantined."""
         return _outcome(text, self._run(self.ingest_checks, text, vector))
