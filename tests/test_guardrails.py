@@ -220,3 +220,25 @@ def test_a_jump_of_the_block_rate_is_named_and_small_days_are_not_judged():
     assert "30% today (12 of 40 questions) against 4%" in jumped.jump()
     small = summarize(base + _events(TODAY, 10, 8), TODAY)  # 80%, but only 10 questions
     assert small.jump() is None
+
+
+def test_the_guardrail_report_asset_fails_its_check_on_a_jump(metadata, embedder, store):
+    import dagster as dg
+
+    from assets.guardrails import guardrail_report
+
+    today = datetime.now(UTC).date()
+    events = [e for d in range(1, 8) for e in _events(today - timedelta(days=d), 30, 1)]
+    metadata.add_guardrail_events(events + _events(today, 25, 15))
+    result = dg.materialize(
+        [guardrail_report],
+        resources={"metadata_store": metadata, "embedder": embedder, "vector_store": store},
+    )
+    meta = result.asset_materializations_for_node("guardrail_report")[0].metadata
+    assert meta["questions_today"].value == 25
+    assert meta["block_rate_today"].value == pytest.approx(0.6)
+    assert meta["block_rate_baseline"].value == pytest.approx(1 / 30)
+    assert "instruction_override" in meta["top_rules"].value
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert "60% today (15 of 25 questions)" in check.description
