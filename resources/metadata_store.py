@@ -1,5 +1,5 @@
 """The metadata store (SQL): prompt versions and labels, the query log, feedback, the usage ledger,
-evaluations, alerts and guardrail events.
+evaluations, alerts, guardrail events and the API keys of the HTTP service.
 
 SQLite under `LLMOPS_HOME` by default, PostgreSQL the same way; the schema is owned by the Alembic
 migrations in `resources/migrations`, applied automatically once per process before first use.
@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
@@ -70,6 +70,10 @@ class PromptVersionNotFoundError(LookupError):
 
 class UnknownQueryError(LookupError):
     """A query id that is not in the query log was referenced."""
+
+
+class UnknownApiKeyError(LookupError):
+    """An API key id that is not in the store was referenced."""
 
 
 def utcnow() -> datetime:
@@ -172,6 +176,7 @@ class QueryLogRow(Base):
     trimmed: Mapped[bool] = mapped_column(Boolean)
     guardrails: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     status: Mapped[str] = mapped_column(String(32))
+    api_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class FeedbackRow(Base):
@@ -252,6 +257,21 @@ class UsageRow(Base):
     cost_usd: Mapped[float] = mapped_column(Double)
     status: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
+    api_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(32))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    rate_limit_per_minute: Mapped[int] = mapped_column(Integer)
+    daily_budget_usd: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 @dataclass(frozen=True)
@@ -316,6 +336,7 @@ class QueryRecord:
     status: str = "answered"
     query_id: str = field(default_factory=lambda: str(uuid4()))
     created_at: datetime = field(default_factory=utcnow)
+    api_key_id: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
@@ -345,6 +366,7 @@ class UsageRecord:
     detail: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     id: int | None = None
+    api_key_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in USAGE_STATUSES:
@@ -414,6 +436,29 @@ class GuardrailEvent:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key of the HTTP service; only the SHA-256 `hash` of its secret is stored (the
+    secret is random and long, so a slow password hash would add latency, not safety)."""
+
+    id: str
+    name: str
+    prefix: str
+    hash: str
+    scopes: list[str]
+    rate_limit_per_minute: int
+    daily_budget_usd: float | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
 
 def alembic_config() -> Config:
@@ -507,6 +552,11 @@ class MetadataStore(ConfigurableResource):
 
     url: str
     db_schema: str | None = None
+    api_key_id: str | None = None  # queries and usage written through this store belong to it
+
+    def for_key(self, api_key_id: str | None) -> MetadataStore:
+        """This store, attributing the queries and model calls it logs to API key `api_key_id`."""
+        return MetadataStore(url=self.url, db_schema=self.db_schema, api_key_id=api_key_id)
 
     @property
     def engine(self) -> Engine:
@@ -543,11 +593,18 @@ class MetadataStore(ConfigurableResource):
     def session(self, write: bool = True) -> Iterator[Session]:
         """A session in one transaction: committed when the block ends, rolled back on error.
 
-        Pass `write=False` for reads: on SQLite they then do not queue for the write lock.
+        Pass `write=False` for reads: on SQLite they then do not queue for the write lock. A lost
+        or refused connection raises `MetadataStoreError` (nothing of the transaction is kept).
         """
         self._ensure_migrated()
-        with _sessions(self.url, self.db_schema, write).begin() as session:
-            yield session
+        try:
+            with _sessions(self.url, self.db_schema, write).begin() as session:
+                yield session
+        except OperationalError as exc:
+            reason = " ".join(str(exc.orig).split())
+            raise MetadataStoreError(
+                f"the metadata database {_safe(make_url(self.url))} is unavailable: {reason}"
+            ) from exc
 
     def add_prompt_version(self, record: PromptVersion) -> bool:
         """Store a new version; False if `name`+`version` exists (versions never change)."""
@@ -635,6 +692,8 @@ class MetadataStore(ConfigurableResource):
             return [_record(LabelMove, row) for row in rows]
 
     def log_query(self, record: QueryRecord) -> None:
+        if record.api_key_id is None and self.api_key_id is not None:
+            record = replace(record, api_key_id=self.api_key_id)
         values = _fields(record)
         values["chunks"] = [_fields(chunk) for chunk in record.chunks]
         values["guardrails"] = list(record.guardrails)
@@ -688,16 +747,21 @@ class MetadataStore(ConfigurableResource):
 
     def record_usage(self, record: UsageRecord) -> UsageRecord:
         """Append one model call to the ledger; returns it with its ledger id."""
+        if record.api_key_id is None and self.api_key_id is not None:
+            record = replace(record, api_key_id=self.api_key_id)
         return self._insert(UsageRow, record)
 
-    def spend_on(self, day: date) -> float:
-        """USD charged (refused calls excluded) on the UTC calendar day `day`."""
+    def spend_on(self, day: date, api_key_id: str | None = None) -> float:
+        """USD charged (refused calls excluded) on the UTC calendar day `day`, by every caller
+        or, given `api_key_id`, through that API key only."""
         start = datetime.combine(day, time(), UTC)
         query = select(func.coalesce(func.sum(UsageRow.cost_usd), 0.0)).where(
             UsageRow.status == "charged",
             UsageRow.created_at >= start,
             UsageRow.created_at < start + timedelta(days=1),
         )
+        if api_key_id is not None:
+            query = query.where(UsageRow.api_key_id == api_key_id)
         with self.session(write=False) as session:
             return float(session.scalar(query))
 
@@ -769,6 +833,39 @@ class MetadataStore(ConfigurableResource):
             query = query.where(GuardrailEventRow.stage == stage)
         with self.session(write=False) as session:
             return [_record(GuardrailEvent, row) for row in session.scalars(query)]
+
+    def add_api_key(self, key: ApiKey) -> ApiKey:
+        with self.session() as session:
+            session.add(ApiKeyRow(**_fields(key)))
+        return key
+
+    def api_keys(self) -> list[ApiKey]:
+        """Every API key, revoked ones included, oldest first."""
+        query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+        with self.session(write=False) as session:
+            return [_record(ApiKey, row) for row in session.scalars(query)]
+
+    def api_key_by_hash(self, digest: str) -> ApiKey | None:
+        with self.session(write=False) as session:
+            row = session.scalars(select(ApiKeyRow).where(ApiKeyRow.hash == digest)).first()
+            return _record(ApiKey, row) if row else None
+
+    def has_active_api_keys(self) -> bool:
+        """Whether any key is unrevoked: then the HTTP service requires one."""
+        query = select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)).limit(1)
+        with self.session(write=False) as session:
+            return session.scalar(query) is not None
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        """Revoke key `key_id` (revoking twice keeps the first time); UnknownApiKeyError if none."""
+        with self.session() as session:
+            row = session.get(ApiKeyRow, key_id)
+            if row is None:
+                raise UnknownApiKeyError(f"no API key has the id {key_id!r}")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+            session.flush()
+            return _record(ApiKey, row)
 
     def alerts(self, kind: str | None = None) -> list[Alert]:
         """Recorded alerts, newest first, optionally of one kind."""

@@ -48,6 +48,7 @@ TABLES = {
     "query_log",
     "feedback",
     "usage_ledger",
+    "api_keys",
 }
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 

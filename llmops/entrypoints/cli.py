@@ -15,6 +15,7 @@ import click
 from pydantic import BaseModel, Field
 
 from llmops.config import Settings
+from llmops.entrypoints import payloads
 from llmops.errors import IndexNotFoundError, InputError, LlmopsError
 from llmops.jsonl import read_jsonl
 from resources.metadata_store import MetadataStoreError
@@ -174,11 +175,7 @@ def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
         f"{i}. [{h['score']:.3f}] {h['source']} — {h['heading']}\n   {h['text'][:300]}"
         for i, h in enumerate(found.results(), start=1)
     ]
-    _emit(
-        {"query": text, "k": k, "index_version": found.index_version, "results": found.results()},
-        as_json,
-        "\n".join(lines) or "no results",
-    )
+    _emit(payloads.search_result(text, k, found), as_json, "\n".join(lines) or "no results")
 
 
 def _index_clients():
@@ -195,33 +192,6 @@ def _answer_clients():
     from resources.llm import LLMClient
 
     return (*_index_clients(), LLMClient.from_env(), BudgetLimits.from_env())
-
-
-def _lineage(record) -> dict:
-    return {
-        "query_id": record.query_id,
-        "created_at": record.created_at.isoformat(),
-        "question": record.question,
-        "answer": record.answer,
-        "status": record.status,
-        "prompt": f"{record.prompt_name}@{record.prompt_version}",
-        "prompt_version": record.prompt_version,
-        "table": record.table_name,
-        "index_version": record.table_version,
-        "embedding_model": record.embedding_model,
-        "chat_model": record.chat_model,
-        "citations": [
-            {"chunk_id": c.chunk_id, "source": c.source, "score": c.score} for c in record.chunks
-        ],
-        "usage": {
-            "input_tokens": record.input_tokens,
-            "output_tokens": record.output_tokens,
-            "cost_usd": record.cost_usd,
-            "trimmed_context": record.trimmed,
-        },
-        "latency_ms": record.latency_ms,
-        "guardrails": list(record.guardrails),
-    }
 
 
 @cli.command()
@@ -252,7 +222,7 @@ def ask(text: str, prompt_ref: str, as_json: bool) -> None:
     embedder, vectors, llm, limits = _answer_clients()
     guardrails = _guardrails(embedder, vectors)
     record = answer(text, prompt, embedder, vectors, llm, store, limits, guardrails=guardrails)
-    payload = _lineage(record)
+    payload = payloads.lineage(record)
     sources = ", ".join(dict.fromkeys(c["source"] for c in payload["citations"])) or "none"
     _emit(
         payload,
@@ -327,14 +297,8 @@ def audit(query_id: str, as_json: bool) -> None:
     embedder, vectors, llm, limits = _answer_clients()
     result = rag.audit(record, embedder, vectors, llm, store, limits)
     payload = {
-        "lineage": _lineage(record),
-        "rerun": {
-            "chunk_ids": result.chunk_ids,
-            "same_chunks": result.same_chunks,
-            "answer": result.answer,
-            "same_answer": result.same_answer,
-            "answer_diff": result.answer_diff,
-        },
+        "lineage": payloads.lineage(record),
+        "rerun": payloads.rerun(result),
     }
     lineage = payload["lineage"]
     _emit(
@@ -510,14 +474,7 @@ def feedback(query_id: str, rating: str, comment: str | None, as_json: bool) -> 
         saved = _metadata_store().add_feedback(query_id, rating, comment)
     except UnknownQueryError as exc:
         raise InputError(f"{exc}: see `llmops ask --json` for query ids") from exc
-    payload = {
-        "feedback_id": saved.id,
-        "query_id": saved.query_id,
-        "rating": saved.rating,
-        "comment": saved.comment,
-        "created_at": saved.created_at.isoformat(),
-    }
-    _emit(payload, as_json, f"recorded thumbs {rating} for query {query_id}")
+    _emit(payloads.feedback(saved), as_json, f"recorded thumbs {rating} for query {query_id}")
 
 
 @cli.command()
@@ -792,6 +749,101 @@ def prompts_rollback(name: str, reason: str, as_json: bool) -> None:
     after = rollback(store, name, reason)
     payload = {"name": name, "production": after, "previous": before, "reason": reason}
     _emit(payload, as_json, f"{name}: production {before} -> {after} (rollback)")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port."
+)
+@click.option(
+    "--print-openapi",
+    is_flag=True,
+    help="Print the OpenAPI schema and exit (the checked-in llmops/entrypoints/openapi.json).",
+)
+def serve(host: str, port: int, print_openapi: bool) -> None:
+    """Serve the assistant over HTTP (FastAPI on uvicorn, one process).
+
+    Endpoints: POST /v1/ask {question, prompt?}, POST /v1/search {query, k?}, POST /v1/feedback
+    {query_id, rating, comment?}, GET /v1/queries/{id} (lineage; ?rerun=true for admins),
+    GET /v1/feedback (admin export), GET /healthz, GET /readyz, GET /metrics (Prometheus) and
+    the schema at /openapi.json. Once any unrevoked key exists (`llmops keys create`), /v1/*
+    needs `Authorization: Bearer <key>` or `X-API-Key: <key>`. Models load once at start-up
+    (/readyz is 503 until then); SIGTERM or Ctrl-C finishes the requests in flight first.
+    """
+    from llmops.entrypoints.service import create_app
+
+    if print_openapi:
+        click.echo(json.dumps(create_app().openapi(), indent=2, ensure_ascii=False))
+        return
+    import uvicorn
+
+    uvicorn.run(create_app(), host=host, port=port, timeout_graceful_shutdown=120)
+
+
+@cli.group()
+def keys() -> None:
+    """API keys of the HTTP service (`llmops serve`): once one exists, every /v1 request needs
+    one. Only a hash of each key is stored; the key itself is printed once, at creation."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Also the admin scope: any query, feedback export.")
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(1),
+    default=60,
+    show_default=True,
+    help="Requests per minute.",
+)
+@click.option(
+    "--daily-budget", type=click.FloatRange(0), help="USD per UTC day of LLM calls [no limit]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def keys_create(
+    name: str, admin: bool, rate_limit: int, daily_budget: float | None, as_json: bool
+) -> None:
+    """Create a key named NAME and print its secret (shown this once only)."""
+    from llmops.entrypoints.access import mint
+
+    key, secret = mint(name, admin, rate_limit, daily_budget)
+    _metadata_store().add_api_key(key)
+    payload = {**payloads.api_key(key), "key": secret}
+    _emit(
+        payload,
+        as_json,
+        f"{secret}\n(key {key.id} '{key.name}', scopes {', '.join(key.scopes)}: store it now, "
+        "it is not shown again)",
+    )
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def keys_list(as_json: bool) -> None:
+    """Every key, revoked ones included (ids, names, prefixes; never the secrets)."""
+    found = [payloads.api_key(k) for k in _metadata_store().api_keys()]
+    lines = [
+        f"{k['id']}  {k['prefix']}…  {k['name']}  {','.join(k['scopes'])}  "
+        f"{k['rate_limit_per_minute']}/min  budget {k['daily_budget_usd'] or '-'}  "
+        f"{'revoked ' + k['revoked_at'][:19] if k['revoked_at'] else 'active'}"
+        for k in found
+    ]
+    _emit({"keys": found}, as_json, "\n".join(lines) or "no keys: the HTTP service is open")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def keys_revoke(key_id: str, as_json: bool) -> None:
+    """Revoke key KEY_ID (see `llmops keys list`): its requests get 403 from now on."""
+    from resources.metadata_store import UnknownApiKeyError
+
+    try:
+        key = _metadata_store().revoke_api_key(key_id)
+    except UnknownApiKeyError as exc:
+        raise InputError(f"{exc}: see `llmops keys list`") from exc
+    _emit(payloads.api_key(key), as_json, f"revoked key {key.id} ({key.name})")
 
 
 def main(argv: list[str] | None = None) -> int:

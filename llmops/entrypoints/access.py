@@ -1,0 +1,95 @@
+"""API keys of the HTTP service: minting, hashing, scopes and per-key request rate limits.
+
+A key's secret is shown once, at creation; the store keeps only its SHA-256. The secret is 32
+random bytes, so brute force is out of reach and a slow password hash (scrypt, PBKDF2) would
+only add latency to every request; a fast hash also lets the service look a key up by its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from dataclasses import dataclass
+
+from llmops.budget import RateLimiter
+from llmops.errors import InputError
+from resources.metadata_store import ApiKey, QueryRecord
+
+QUERY = "query"
+ADMIN = "admin"
+SECRET_PREFIX = "llmops_"
+DEFAULT_RATE_LIMIT = 60
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def mint(
+    name: str,
+    admin: bool = False,
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT,
+    daily_budget_usd: float | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key and its secret (which is not stored anywhere)."""
+    if not name.strip():
+        raise InputError("NAME is empty: name the key after who or what uses it")
+    if rate_limit_per_minute < 1:
+        raise InputError(
+            f"--rate-limit must be ≥ 1 request per minute, got {rate_limit_per_minute}"
+        )
+    if daily_budget_usd is not None and not daily_budget_usd >= 0:
+        raise InputError(f"--daily-budget must be an amount of USD ≥ 0, got {daily_budget_usd}")
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=secrets.token_hex(8),
+        name=name.strip(),
+        prefix=secret[: len(SECRET_PREFIX) + 6],
+        hash=digest(secret),
+        scopes=[QUERY, ADMIN] if admin else [QUERY],
+        rate_limit_per_minute=rate_limit_per_minute,
+        daily_budget_usd=daily_budget_usd,
+    )
+    return key, secret
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who makes a request: an API key, or anybody (`key` None) while no key exists."""
+
+    key: ApiKey | None
+
+    @property
+    def key_id(self) -> str | None:
+        return self.key.id if self.key else None
+
+    @property
+    def admin(self) -> bool:
+        return self.key is None or ADMIN in self.key.scopes
+
+    def can_see(self, record: QueryRecord) -> bool:
+        """Admins see every query, a key only the queries it asked."""
+        return self.admin or record.api_key_id == self.key_id
+
+
+class KeyRateLimits:
+    """A sliding-window limiter per key, each at its key's requests per minute."""
+
+    def __init__(self) -> None:
+        self._limiters: dict[str, RateLimiter] = {}
+        self._lock = threading.Lock()
+
+    def _limiter(self, key: ApiKey) -> RateLimiter:
+        with self._lock:
+            limiter = self._limiters.get(key.id)
+            if limiter is None or limiter.requests_per_minute != key.rate_limit_per_minute:
+                limiter = self._limiters[key.id] = RateLimiter(key.rate_limit_per_minute)
+            return limiter
+
+    def retry_after(self, key: ApiKey) -> float | None:
+        """Count a request of `key`; None if it may go ahead, else seconds until it may."""
+        limiter = self._limiter(key)
+        if limiter.allow(key.id):
+            return None
+        return limiter.retry_after(key.id)

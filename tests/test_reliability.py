@@ -1,0 +1,315 @@
+"""The service under load and across restarts, on PostgreSQL.
+
+- Load: 32 concurrent clients for 60 s of mixed ask / search / feedback against real uvicorn on
+  loopback, the LLM being the OpenAI-compatible test server (so the service is what is measured,
+  not the 135M model). Every request is answered or rate-limited (429); every acknowledged query
+  and feedback row is in the database afterwards, and nothing else is.
+- Restart: `llmops serve` is stopped and started, and so is the PostgreSQL server, between
+  writes; every acknowledged write is still there.
+
+The metadata store lives in a database created for the test on the local server
+(`LLMOPS_TEST_PG_URL`); without a server the tests skip, except under `CI=true`.
+"""
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+import numpy as np
+import pytest
+import sqlalchemy as sa
+import uvicorn
+
+from llmops.budget import BudgetLimits
+from llmops.config import PROJECT_ROOT
+from llmops.entrypoints.access import mint
+from llmops.entrypoints.service import Clients, SerialEmbedder, create_app
+from llmops.guardrails.config import load_guardrails_config
+from llmops.guardrails.pipeline import Guardrails
+from llmops.prompts import load_prompt_files
+from llmops.registry import register
+from resources.llm import LLMClient
+from resources.metadata_store import MetadataStore
+from resources.vector_store import VectorStore
+from tests.conftest import materialize_index, write_docs
+from tests.llm_server import ScriptedLLMServer, ok
+from tests.test_metadata_store import PG_URL
+
+pytestmark = pytest.mark.slow
+
+CLIENTS, SECONDS = 32, 60.0
+DOCS = {
+    "leave.md": "# Leave\n\n## Annual leave\n\nEveryone gets 27 days of annual leave.\n",
+    "expenses.md": "# Expenses\n\nReceipts are required for anything over £25.\n",
+    "security.md": "# Security\n\nReport a lost laptop within one hour.\n",
+}
+QUESTIONS = [
+    "How many days of annual leave do I get?",
+    "Do I need a receipt for a £10 lunch?",
+    "How fast must I report a lost laptop?",
+    "Who won the 1998 world cup?",  # below the similarity floor: no LLM call
+]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh database on the test server, dropped afterwards; its URL."""
+    admin = MetadataStore(url=PG_URL).engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"no PostgreSQL server at {PG_URL}: {exc}")
+        pytest.skip(f"no PostgreSQL server at {PG_URL}")
+    name = f"llmops_rel_{uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def indexed(tmp_path: Path, embedder) -> Path:
+    """A LLMOPS_HOME whose LanceDB holds the indexed DOCS."""
+    write_docs(tmp_path / "docs", DOCS)
+    materialize_index(tmp_path / "docs", embedder, VectorStore(uri=str(tmp_path / "lancedb")))
+    return tmp_path
+
+
+class Running:
+    """uvicorn serving `app` in a thread on a free loopback port."""
+
+    def __init__(self, app) -> None:
+        self.port = _free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    return url
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("the service did not become ready")
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def test_32_clients_for_60_seconds_lose_nothing(indexed, pg_database, embedder):
+    store = MetadataStore(url=pg_database)
+    register(load_prompt_files(PROJECT_ROOT / "prompts"), store)
+    vectors = VectorStore(uri=str(indexed / "lancedb"))
+    serial = SerialEmbedder(embedder)
+    keys = {}
+    for name, limit in (("tight", 120), ("roomy", 100_000)):
+        key, secret = mint(name, rate_limit_per_minute=limit)
+        store.add_api_key(key)
+        keys[name] = (key.id, {"Authorization": f"Bearer {secret}"})
+
+    with ScriptedLLMServer(responder=lambda body: ok("27 days [leave.md]")) as llm_server:
+        llm = LLMClient(base_url=llm_server.base_url, api_key="k", model="gpt-4o-mini")
+        clients = Clients(
+            serial,
+            vectors,
+            llm,
+            BudgetLimits(max_input_tokens=2048, max_output_tokens=100),
+            store,
+            Guardrails(load_guardrails_config(), serial, vectors),
+        )
+        with Running(create_app(clients)) as url:
+            outcomes = _hammer(url, [keys["tight"][1], keys["roomy"][1]])
+
+    statuses = Counter(o["status"] for o in outcomes)
+    latencies = np.array([o["ms"] for o in outcomes if o["status"] < 300])
+    p50, p95 = np.percentile(latencies, [50, 95])
+    print(
+        f"\n{len(outcomes)} requests in {SECONDS:.0f} s by {CLIENTS} clients: {dict(statuses)}; "
+        f"latency of answered requests p50 {p50:.0f} ms, p95 {p95:.0f} ms"
+    )
+    assert set(statuses) <= {200, 201, 429}, statuses
+    assert statuses[429] > 0  # the tight key was rate-limited
+    assert statuses[200] > 100
+
+    asked = {o["query_id"] for o in outcomes if o["kind"] == "ask" and o["status"] == 200}
+    rated = {o["feedback_id"] for o in outcomes if o["kind"] == "feedback" and o["status"] == 201}
+    assert rated
+    key_ids = {key_id for key_id, _ in keys.values()}
+    logged = [q for q in store.queries() if q.api_key_id in key_ids]
+    assert len(logged) == len(asked)  # none lost, none phantom
+    assert {q.query_id for q in logged} == asked
+    assert {f.id for f in store.feedback()} == rated
+
+
+def _hammer(url: str, headers: list[dict[str, str]]) -> list[dict]:
+    """CLIENTS threads sending ask (50%), search (30%) and feedback (20%) for SECONDS; a
+    rate-limited client waits for its Retry-After before the next request."""
+    deadline = time.monotonic() + SECONDS
+    outcomes: list[dict] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        rng = random.Random(number)
+        auth = headers[number % len(headers)]
+        mine: list[str] = []
+        with httpx.Client(base_url=url, headers=auth, timeout=60) as http:
+            while time.monotonic() < deadline:
+                roll = rng.random()
+                started = time.perf_counter()
+                if roll < 0.5 or not mine:
+                    kind = "ask"
+                    response = http.post("/v1/ask", json={"question": rng.choice(QUESTIONS)})
+                elif roll < 0.8:
+                    kind = "search"
+                    response = http.post("/v1/search", json={"query": rng.choice(QUESTIONS)})
+                else:
+                    kind = "feedback"
+                    body = {"query_id": rng.choice(mine), "rating": rng.choice(["up", "down"])}
+                    response = http.post("/v1/feedback", json=body)
+                outcome = {
+                    "kind": kind,
+                    "status": response.status_code,
+                    "ms": (time.perf_counter() - started) * 1000,
+                }
+                if kind == "ask" and response.status_code == 200:
+                    outcome["query_id"] = response.json()["query_id"]
+                    mine.append(outcome["query_id"])
+                if kind == "feedback" and response.status_code == 201:
+                    outcome["feedback_id"] = response.json()["feedback_id"]
+                with lock:
+                    outcomes.append(outcome)
+                if response.status_code == 429:  # a well-behaved client waits as told
+                    wait = float(response.headers.get("Retry-After", "1"))
+                    time.sleep(max(0.0, min(wait, deadline - time.monotonic())))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+# --- restarts --------------------------------------------------------------------------------
+
+
+def _postgres(action: str) -> None:
+    """Stop or start the local PostgreSQL cluster (the command `.ci/run` uses)."""
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+class Served:
+    """`llmops serve` in its own process (a real stop and start)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "llmops.entrypoints.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stderr.read().decode()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("llmops serve did not become ready")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="needs pg_ctlcluster")
+def test_restarting_the_service_and_postgresql_loses_no_acknowledged_write(indexed, pg_database):
+    with ScriptedLLMServer(responder=lambda body: ok("27 days [leave.md]")) as llm_server:
+        env = {
+            **os.environ,
+            "LLMOPS_HOME": str(indexed),
+            "LLMOPS_DATABASE_URL": pg_database,
+            "OPENAI_BASE_URL": llm_server.base_url,
+            "OPENAI_API_KEY": "k",
+        }
+        env.pop("DAGSTER_HOME", None)
+        served = Served(env)
+        acknowledged: dict[str, list] = {"queries": [], "feedback": []}
+
+        def write(round_: int) -> None:
+            for question in QUESTIONS[:3]:
+                asked = httpx.post(f"{served.url}/v1/ask", json={"question": question}, timeout=60)
+                assert asked.status_code == 200, asked.text
+                query_id = asked.json()["query_id"]
+                acknowledged["queries"].append(query_id)
+                body = {"query_id": query_id, "rating": "up", "comment": f"round {round_}"}
+                rated = httpx.post(f"{served.url}/v1/feedback", json=body, timeout=60)
+                assert rated.status_code == 201, rated.text
+                acknowledged["feedback"].append(rated.json()["feedback_id"])
+
+        served.start()
+        try:
+            write(1)
+            served.stop()
+            served.start()
+            write(2)
+            _postgres("stop")
+            try:
+                down = httpx.post(
+                    f"{served.url}/v1/ask", json={"question": QUESTIONS[0]}, timeout=60
+                )
+                assert down.status_code == 503, down.text  # refused, not acknowledged
+            finally:
+                _postgres("start")
+            write(3)
+        finally:
+            served.stop()
+
+    store = MetadataStore(url=pg_database)
+    stored = {q.query_id for q in store.queries()}
+    assert set(acknowledged["queries"]) <= stored
+    assert len(acknowledged["queries"]) == 9
+    assert {f.id for f in store.feedback()} >= set(acknowledged["feedback"])
+    store.engine.dispose()

@@ -1,0 +1,404 @@
+"""The HTTP service (`llmops serve`) end to end: real index, real SQLite, real guardrails and a
+scripted OpenAI-compatible server. Every endpoint returns the CLI's fields; API keys, per-key
+rate limits and budgets, isolation between keys; bad input is a 4xx with a message; SIGTERM
+lets the request in flight finish."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from llmops.budget import BudgetLimits
+from llmops.config import PROJECT_ROOT
+from llmops.entrypoints import payloads
+from llmops.entrypoints.access import mint
+from llmops.entrypoints.service import OPENAPI_PATH, Clients, SerialEmbedder, create_app
+from llmops.guardrails.config import load_guardrails_config
+from llmops.guardrails.pipeline import Guardrails
+from llmops.prompts import load_prompt_files
+from llmops.registry import register
+from resources.llm import LLMClient
+from resources.metadata_store import MetadataStore
+from resources.vector_store import VectorStore
+from tests.conftest import materialize_index, write_docs
+from tests.llm_server import ScriptedLLMServer, ok
+
+pytestmark = pytest.mark.slow
+
+ASK_FIELDS = {
+    "query_id",
+    "answer",
+    "citations",
+    "prompt_version",
+    "index_version",
+    "usage",
+    "guardrails",
+}
+DOCS = {
+    "leave.md": "# Leave\n\n## Annual leave\n\nEveryone gets 27 days of annual leave.\n",
+    "expenses.md": "# Expenses\n\nReceipts are required for anything over £25.\n",
+    "security.md": "# Security\n\nReport a lost laptop within one hour.\n",
+}
+
+
+def _reply(body: dict):
+    question = body["messages"][-1]["content"]
+    return ok("27 days [leave.md]", delay_s=3.0 if "slowly" in question else 0.0)
+
+
+@pytest.fixture(scope="module")
+def llm_server():
+    with ScriptedLLMServer(responder=_reply) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, embedder) -> Path:
+    """A docs folder indexed once into `lancedb/` under the returned folder."""
+    root = tmp_path_factory.mktemp("service")
+    write_docs(root / "docs", DOCS)
+    materialize_index(root / "docs", embedder, VectorStore(uri=str(root / "lancedb")))
+    return root
+
+
+@pytest.fixture(scope="module")
+def clients(root, embedder, llm_server) -> Clients:
+    metadata = MetadataStore(url=f"sqlite:///{root / 'llmops.db'}")
+    register(load_prompt_files(PROJECT_ROOT / "prompts"), metadata)
+    vectors = VectorStore(uri=str(root / "lancedb"))
+    serial = SerialEmbedder(embedder)
+    llm = LLMClient(
+        base_url=llm_server.base_url, api_key="k", model="gpt-4o-mini", retry_base_s=0.01
+    )
+    limits = BudgetLimits(max_input_tokens=2048, max_output_tokens=100)
+    guardrails = Guardrails(load_guardrails_config(), serial, vectors)
+    return Clients(serial, vectors, llm, limits, metadata, guardrails)
+
+
+def wait_ready(client: TestClient, timeout_s: float = 120) -> None:
+    """Poll /readyz while the models load in the background (503 meanwhile)."""
+    deadline = time.monotonic() + timeout_s
+    while (response := client.get("/readyz")).status_code == 503:
+        assert "loading" in response.json()["detail"], response.text
+        assert time.monotonic() < deadline, "the models did not load"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def client(clients):
+    with TestClient(create_app(clients)) as running:
+        wait_ready(running)
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def open_service(clients):
+    """Every test starts and ends without active keys: the service is open."""
+    yield
+    for key in clients.store.api_keys():
+        if key.active:
+            clients.store.revoke_api_key(key.id)
+
+
+def new_key(clients: Clients, **options) -> dict[str, str]:
+    key, secret = mint("test", **options)
+    clients.store.add_api_key(key)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def ask(client, question="How many days of annual leave do I get?", headers=None):
+    return client.post("/v1/ask", json={"question": question}, headers=headers or {})
+
+
+def test_health_readiness_and_the_checked_in_openapi_schema(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["embedding_model"] == "all-MiniLM-L6-v2"
+    assert ready.json()["index_version"] >= 1
+    served = client.get("/openapi.json").json()
+    assert served == json.loads(OPENAPI_PATH.read_text()), (
+        "regenerate: llmops serve --print-openapi > llmops/entrypoints/openapi.json"
+    )
+
+
+def test_readyz_is_503_with_the_reason_without_an_index(clients, tmp_path):
+    empty = replace(clients, vectors=VectorStore(uri=str(tmp_path / "none")))
+    with TestClient(create_app(empty)) as fresh:
+        assert fresh.post("/v1/search", json={"query": "leave"}).status_code == 503
+        response = fresh.get("/readyz")
+        assert response.status_code == 503
+        assert "run `llmops ingest`" in response.json()["detail"]
+
+
+def test_ask_returns_the_fields_of_the_cli_and_logs_the_query(client, clients):
+    response = ask(client)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body.keys() >= ASK_FIELDS
+    assert body["status"] == "answered"
+    assert body["answer"] == "27 days [leave.md]"
+    assert body["citations"][0]["source"] == "leave.md"
+    assert body == payloads.lineage(clients.store.query(body["query_id"]))
+
+
+def test_search_returns_the_fields_of_the_cli(client):
+    response = client.post("/v1/search", json={"query": "lost laptop", "k": 2})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body.keys() == {"query", "k", "index_version", "results"}
+    assert len(body["results"]) == 2
+    assert body["results"][0]["source"] == "security.md"
+    assert body["results"][0].keys() == {"chunk_id", "source", "heading", "text", "score"}
+
+
+def test_feedback_and_the_audit_view(client, clients):
+    query_id = ask(client).json()["query_id"]
+    response = client.post(
+        "/v1/feedback",
+        json={"query_id": query_id, "rating": "down", "comment": "mail me at jane@example.com"},
+    )
+    assert response.status_code == 201, response.text
+    saved = response.json()
+    assert saved.keys() == {"feedback_id", "query_id", "rating", "comment", "created_at"}
+    assert "jane@example.com" not in saved["comment"]
+    view = client.get(f"/v1/queries/{query_id}").json()
+    assert view["lineage"] == payloads.lineage(clients.store.query(query_id))
+    assert view.get("rerun") is None
+    rerun = client.get(f"/v1/queries/{query_id}", params={"rerun": "true"}).json()["rerun"]
+    assert rerun["same_chunks"] is True
+    assert rerun["same_answer"] is True
+    exported = client.get("/v1/feedback").json()["feedback"]
+    assert saved in exported
+
+
+def test_metrics_count_requests_tokens_cost_and_verdicts(client):
+    assert ask(client).status_code == 200
+    text = client.get("/metrics").text
+    assert 'llmops_http_requests_total{method="POST",route="/v1/ask",status="200"}' in text
+    assert "llmops_http_request_duration_seconds_bucket" in text
+    assert 'llmops_llm_tokens_total{direction="input"}' in text
+    assert "llmops_llm_cost_usd_total" in text
+    assert 'llmops_answers_total{status="answered"}' in text
+    assert "llmops_guardrail_verdicts_total{" in text
+
+
+def test_keys_through_the_cli_gate_the_service(client, clients, root):
+    env = {
+        **os.environ,
+        "LLMOPS_HOME": str(root / "home"),
+        "LLMOPS_DATABASE_URL": clients.store.url,
+    }
+
+    def llmops(*args: str, exit_code: int = 0) -> dict:
+        result = subprocess.run(
+            [sys.executable, "-m", "llmops.entrypoints.cli", "keys", *args, "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == exit_code, result.stderr
+        return json.loads(result.stdout)
+
+    assert client.post("/v1/search", json={"query": "leave"}).status_code == 200  # open
+    created = llmops("create", "ci-bot", "--rate-limit", "100")
+    secret = created.pop("key")
+    assert created["scopes"] == ["query"]
+    assert clients.store.api_keys()[-1].hash != secret  # only the hash is stored
+    listed = llmops("list")["keys"]
+    assert created in listed
+    assert all("key" not in k and "hash" not in k for k in listed)
+
+    missing = client.post("/v1/search", json={"query": "leave"})
+    assert missing.status_code == 401
+    assert "API key is required" in missing.json()["detail"]
+    wrong = client.post("/v1/search", json={"query": "leave"}, headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 401
+    for headers in ({"Authorization": f"Bearer {secret}"}, {"X-API-Key": secret}):
+        assert client.post("/v1/search", json={"query": "leave"}, headers=headers).is_success
+    assert client.get("/v1/feedback", headers={"X-API-Key": secret}).status_code == 403
+
+    assert llmops("revoke", created["id"])["revoked_at"]
+    assert "no API key has the id" in llmops("revoke", "nope", exit_code=2)["error"]
+    revoked = client.post("/v1/search", json={"query": "leave"}, headers={"X-API-Key": secret})
+    assert revoked.status_code == 403
+    assert "revoked" in revoked.json()["detail"]
+
+
+def test_a_key_sees_only_its_own_queries_and_admins_see_all(client, clients):
+    alice, bob, admin = new_key(clients), new_key(clients), new_key(clients, admin=True)
+    query_id = ask(client, headers=alice).json()["query_id"]
+    assert clients.store.query(query_id).api_key_id is not None
+    assert client.get(f"/v1/queries/{query_id}", headers=alice).status_code == 200
+    hidden = client.get(f"/v1/queries/{query_id}", headers=bob)
+    assert hidden.status_code == 404  # not 403: existence is not revealed
+    assert hidden.json() == {"detail": f"no logged query with id {query_id!r}"}
+    rating = {"query_id": query_id, "rating": "up"}
+    assert client.post("/v1/feedback", json=rating, headers=bob).status_code == 404
+    assert client.post("/v1/feedback", json=rating, headers=alice).status_code == 201
+    rerun = client.get(f"/v1/queries/{query_id}", params={"rerun": True}, headers=alice)
+    assert rerun.status_code == 403
+    assert client.get(f"/v1/queries/{query_id}", headers=admin).status_code == 200
+    exported = client.get("/v1/feedback", headers=admin).json()["feedback"]
+    assert any(f["query_id"] == query_id for f in exported)
+
+
+def test_rate_limit_per_key(client, clients):
+    slow, other = new_key(clients, rate_limit_per_minute=2), new_key(clients)
+    for _ in range(2):
+        assert client.post("/v1/search", json={"query": "leave"}, headers=slow).is_success
+    limited = client.post("/v1/search", json={"query": "leave"}, headers=slow)
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert "2 requests per minute" in limited.json()["detail"]
+    assert client.post("/v1/search", json={"query": "leave"}, headers=other).is_success
+
+
+def test_daily_budget_per_key_refuses_before_the_llm_call(client, clients, llm_server):
+    exhausted = new_key(clients, daily_budget_usd=0.0)
+    calls = len(llm_server.received)
+    refused = ask(client, headers=exhausted)
+    assert refused.status_code == 429
+    assert "daily budget of API key" in refused.json()["detail"]
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert len(llm_server.received) == calls
+
+    tiny = new_key(clients, daily_budget_usd=1e-9)
+    first = ask(client, headers=tiny)
+    assert first.status_code == 200, first.text
+    assert first.json()["usage"]["cost_usd"] > 0
+    calls = len(llm_server.received)
+    assert ask(client, headers=tiny).status_code == 429
+    assert len(llm_server.received) == calls
+    charged = [u for u in clients.store.usage() if u.query_id == first.json()["query_id"]]
+    assert charged[0].api_key_id is not None
+    assert ask(client, headers=new_key(clients, daily_budget_usd=1.0)).status_code == 200
+
+
+BIG = "x" * (70 * 1024)
+BAD_INPUT = [
+    ("oversized body", "/v1/ask", {"content": json.dumps({"question": BIG})}, 413),
+    ("invalid JSON", "/v1/ask", {"content": b'{"question": '}, 422),
+    ("not JSON at all", "/v1/search", {"content": b"\xff\xfe"}, 422),
+    ("unknown field", "/v1/ask", {"json": {"question": "leave?", "temperature": 2}}, 422),
+    ("empty question", "/v1/ask", {"json": {"question": ""}}, 422),
+    ("blank question", "/v1/ask", {"json": {"question": "   \n"}}, 422),
+    ("huge question", "/v1/ask", {"json": {"question": "leave " * 1000}}, 422),
+    ("missing question", "/v1/ask", {"json": {}}, 422),
+    ("question not a string", "/v1/ask", {"json": {"question": 7}}, 422),
+    ("unknown prompt", "/v1/ask", {"json": {"question": "leave?", "prompt": "nope"}}, 400),
+    ("k zero", "/v1/search", {"json": {"query": "leave", "k": 0}}, 422),
+    ("k huge", "/v1/search", {"json": {"query": "leave", "k": 10_000}}, 422),
+    ("bad rating", "/v1/feedback", {"json": {"query_id": "x", "rating": "meh"}}, 422),
+    ("unknown query id", "/v1/feedback", {"json": {"query_id": "x", "rating": "up"}}, 404),
+    ("body is a list", "/v1/search", {"json": ["leave"]}, 422),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "request_args", "status"),
+    [case[1:] for case in BAD_INPUT],
+    ids=[case[0] for case in BAD_INPUT],
+)
+def test_bad_input_is_a_4xx_with_a_message(client, path, request_args, status):
+    headers = {"Content-Type": "application/json"}
+    response = client.post(path, headers=headers, **request_args)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+
+
+def test_invalid_query_ids_and_streamed_oversized_bodies_are_4xx(client):
+    for query_id in ("not-a-uuid", "%00", "x" * 3000):
+        response = client.get(f"/v1/queries/{query_id}")
+        assert response.status_code == 404
+        assert "no logged query" in response.json()["detail"]
+
+    def chunks():
+        yield b'{"question": "'
+        for _ in range(100):
+            yield b"a" * 1024
+        yield b'"}'
+
+    streamed = client.post(
+        "/v1/ask", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert "larger than" in streamed.json()["detail"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_sigterm_finishes_the_request_in_flight(root, llm_server, tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LLMOPS_HOME": str(tmp_path / "home"),
+        "LLMOPS_LANCEDB_URI": str(root / "lancedb"),
+        "LLMOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'llmops.db'}",
+        "LLMOPS_PROMPTS_DIR": str(PROJECT_ROOT / "prompts"),
+        "OPENAI_BASE_URL": llm_server.base_url,
+        "OPENAI_API_KEY": "k",
+        "LLMOPS_CHAT_MODEL": "gpt-4o-mini",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llmops.entrypoints.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            assert time.monotonic() < deadline, "the service did not become ready"
+            try:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        calls = len(llm_server.received)
+        result: dict = {}
+
+        def slow_ask() -> None:
+            question = {"question": "How many days of annual leave, slowly?"}
+            result["response"] = httpx.post(f"{base}/v1/ask", json=question, timeout=60)
+
+        asking = threading.Thread(target=slow_ask)
+        asking.start()
+        while len(llm_server.received) == calls:  # the request is in flight at the LLM
+            assert asking.is_alive()
+            time.sleep(0.05)
+        server.send_signal(signal.SIGTERM)
+        asking.join(timeout=60)
+        response = result["response"]
+        assert response.status_code == 200
+        assert response.json()["answer"] == "27 days [leave.md]"
+        # uvicorn re-raises the signal once it has shut down cleanly
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert "Finished server process" in server.stdout.read()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{base}/healthz", timeout=2)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
