@@ -54,14 +54,29 @@ class Settings:
         )
 
     def prepare_dagster_home(self) -> Path:
-        """Point DAGSTER_HOME at `$LLMOPS_HOME/dagster`, holding the project's `dagster.yaml`."""
+        """Point DAGSTER_HOME at `$LLMOPS_HOME/dagster`, holding the instance file.
+
+        The file is the project's `dagster.yaml` (SQLite under LLMOPS_HOME), or the one named by
+        `LLMOPS_DAGSTER_YAML`, e.g. `deploy/dagster.yaml` for PostgreSQL instance storage.
+        """
         target = self.dagster_home / "dagster.yaml"
-        source = PROJECT_ROOT / "dagster.yaml"
+        source = dagster_yaml()
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_bytes() != source.read_bytes():
             shutil.copyfile(source, target)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
         return self.dagster_home
+
+
+def dagster_yaml() -> Path:
+    """The Dagster instance file llmops runs with: `LLMOPS_DAGSTER_YAML` or the project's."""
+    raw = os.environ.get("LLMOPS_DAGSTER_YAML", "").strip()
+    if not raw:
+        return PROJECT_ROOT / "dagster.yaml"
+    path = Path(raw).resolve()
+    if not path.is_file():
+        raise InputError(f"LLMOPS_DAGSTER_YAML: {path} does not exist or is not a file")
+    return path
 
 
 def positive_int_env(name: str, default: int) -> int:

@@ -102,7 +102,9 @@ def _execute_job(
 ):
     """Run job `name` in this process on the instance under $LLMOPS_HOME (shown in the UI).
 
-    A failed step raises RunFailedError with the step's last error line; with
+    Runs a killed process left behind are failed first, so they do not hold the LanceDB write
+    slot (`pipelines.recovery`). A failed step raises RunFailedError with the step's last error
+    line; with
     `checks_may_fail`, a step that failed only because a blocking asset check failed (its
     materialization is stored) does not.
     """
@@ -111,10 +113,14 @@ def _execute_job(
     from dagster import DagsterEventType, DagsterInstance
 
     from pipelines.definitions import defs
+    from pipelines.recovery import recover
 
+    instance = DagsterInstance.get()
+    for run_id in recover(instance):
+        click.echo(f"recovered run {run_id}: its process had died; its pool slot is free", err=True)
     result = defs.resolve_job_def(name).execute_in_process(
         run_config={**run_config, "loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        instance=DagsterInstance.get(),
+        instance=instance,
         partition_key=partition_key,
         raise_on_error=False,
     )
