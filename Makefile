@@ -1,5 +1,6 @@
 # `make run`: set up (once) and index corpus/, then open the Dagster UI.
 # `make test`: set up (once) and run the whole test suite.
+# `make ui-check`: the asset graph in headless Chromium; screenshots in $(LLMOPS_HOME)/ui-check/reports/ui.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ export DAGSTER_HOME := $(LLMOPS_HOME)/dagster
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run ui test lint format bench
+.PHONY: install run ui test lint format bench ui-check
 .DEFAULT_GOAL := run
 
 $(BIN)/python:
@@ -50,3 +51,21 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+
+# Not run in CI. Debian's Chromium (apt, as root or through sudo) only when it is missing, and
+# Playwright from requirements-bench.txt, which drives it: no `playwright install` browser download.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+UI_CHECK_HOME ?= $(LLMOPS_HOME)/ui-check
+UI_CHECK_ARGS ?=
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q chromium
+
+$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
+	$(BIN)/pip install -q -r requirements-bench.txt
+	touch $@
+
+ui-check: install $(VENV)/.installed-bench $(CHROMIUM)
+	$(BIN)/python bench/ui_check.py --home $(UI_CHECK_HOME) $(UI_CHECK_ARGS)
