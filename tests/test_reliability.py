@@ -14,9 +14,7 @@ The metadata store lives in a database created for the test on the local server
 import os
 import random
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -27,12 +25,11 @@ import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
 from llmops.budget import BudgetLimits
 from llmops.config import PROJECT_ROOT
 from llmops.entrypoints.access import mint
-from llmops.entrypoints.service import Clients, SerialEmbedder, create_app
+from llmops.entrypoints.service import Clients, create_app
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
 from llmops.prompts import load_prompt_files
@@ -41,6 +38,7 @@ from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 from tests.conftest import materialize_index, write_docs
+from tests.http_servers import InThread, Served
 from tests.llm_server import ScriptedLLMServer, ok
 from tests.test_metadata_store import PG_URL
 
@@ -58,14 +56,6 @@ QUESTIONS = [
     "How fast must I report a lost laptop?",
     "Who won the 1998 world cup?",  # below the similarity floor: no LLM call
 ]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -96,39 +86,10 @@ def indexed(tmp_path: Path, embedder) -> Path:
     return tmp_path
 
 
-class Running:
-    """uvicorn serving `app` in a thread on a free loopback port."""
-
-    def __init__(self, app) -> None:
-        self.port = _free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    return url
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("the service did not become ready")
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 def test_32_clients_for_60_seconds_lose_nothing(indexed, pg_database, embedder):
     store = MetadataStore(url=pg_database)
     register(load_prompt_files(PROJECT_ROOT / "prompts"), store)
     vectors = VectorStore(uri=str(indexed / "lancedb"))
-    serial = SerialEmbedder(embedder)
     keys = {}
     for name, limit in (("tight", 120), ("roomy", 100_000)):
         key, secret = mint(name, rate_limit_per_minute=limit)
@@ -138,14 +99,14 @@ def test_32_clients_for_60_seconds_lose_nothing(indexed, pg_database, embedder):
     with ScriptedLLMServer(responder=lambda body: ok("27 days [leave.md]")) as llm_server:
         llm = LLMClient(base_url=llm_server.base_url, api_key="k", model="gpt-4o-mini")
         clients = Clients(
-            serial,
+            embedder,
             vectors,
             llm,
             BudgetLimits(max_input_tokens=2048, max_output_tokens=100),
             store,
-            Guardrails(load_guardrails_config(), serial, vectors),
+            Guardrails(load_guardrails_config(), embedder, vectors),
         )
-        with Running(create_app(clients)) as url:
+        with InThread(create_app(clients)) as url:
             outcomes = _hammer(url, [keys["tight"][1], keys["roomy"][1]])
 
     statuses = Counter(o["status"] for o in outcomes)
@@ -232,38 +193,6 @@ def _postgres(action: str) -> None:
     )
 
 
-class Served:
-    """`llmops serve` in its own process (a real stop and start)."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "llmops.entrypoints.cli", "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.stderr.read().decode()
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("llmops serve did not become ready")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
-
-
 @pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="needs pg_ctlcluster")
 def test_restarting_the_service_and_postgresql_loses_no_acknowledged_write(indexed, pg_database):
     with ScriptedLLMServer(responder=lambda body: ok("27 days [leave.md]")) as llm_server:
@@ -275,7 +204,7 @@ def test_restarting_the_service_and_postgresql_loses_no_acknowledged_write(index
             "OPENAI_API_KEY": "k",
         }
         env.pop("DAGSTER_HOME", None)
-        served = Served(env)
+        served = Served(env, indexed / "serve.log")
         acknowledged: dict[str, list] = {"queries": [], "feedback": []}
 
         def write(round_: int) -> None:

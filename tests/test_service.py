@@ -6,7 +6,6 @@ lets the request in flight finish."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ from llmops.budget import BudgetLimits
 from llmops.config import PROJECT_ROOT
 from llmops.entrypoints import payloads
 from llmops.entrypoints.access import mint
-from llmops.entrypoints.service import OPENAPI_PATH, Clients, SerialEmbedder, create_app
+from llmops.entrypoints.service import OPENAPI_PATH, Clients, create_app
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
 from llmops.prompts import load_prompt_files
@@ -31,19 +30,12 @@ from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 from tests.conftest import materialize_index, write_docs
+from tests.http_servers import Served
 from tests.llm_server import ScriptedLLMServer, ok
+from tests.test_cli_ask import ASK_FIELDS
 
 pytestmark = pytest.mark.slow
 
-ASK_FIELDS = {
-    "query_id",
-    "answer",
-    "citations",
-    "prompt_version",
-    "index_version",
-    "usage",
-    "guardrails",
-}
 DOCS = {
     "leave.md": "# Leave\n\n## Annual leave\n\nEveryone gets 27 days of annual leave.\n",
     "expenses.md": "# Expenses\n\nReceipts are required for anything over £25.\n",
@@ -76,13 +68,12 @@ def clients(root, embedder, llm_server) -> Clients:
     metadata = MetadataStore(url=f"sqlite:///{root / 'llmops.db'}")
     register(load_prompt_files(PROJECT_ROOT / "prompts"), metadata)
     vectors = VectorStore(uri=str(root / "lancedb"))
-    serial = SerialEmbedder(embedder)
     llm = LLMClient(
         base_url=llm_server.base_url, api_key="k", model="gpt-4o-mini", retry_base_s=0.01
     )
     limits = BudgetLimits(max_input_tokens=2048, max_output_tokens=100)
-    guardrails = Guardrails(load_guardrails_config(), serial, vectors)
-    return Clients(serial, vectors, llm, limits, metadata, guardrails)
+    guardrails = Guardrails(load_guardrails_config(), embedder, vectors)
+    return Clients(embedder, vectors, llm, limits, metadata, guardrails)
 
 
 def wait_ready(client: TestClient, timeout_s: float = 120) -> None:
@@ -338,14 +329,7 @@ def test_invalid_query_ids_and_streamed_oversized_bodies_are_4xx(client):
     assert "larger than" in streamed.json()["detail"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_sigterm_finishes_the_request_in_flight(root, llm_server, tmp_path):
-    port = _free_port()
     env = {
         **os.environ,
         "LLMOPS_HOME": str(tmp_path / "home"),
@@ -356,26 +340,10 @@ def test_sigterm_finishes_the_request_in_flight(root, llm_server, tmp_path):
         "OPENAI_API_KEY": "k",
         "LLMOPS_CHAT_MODEL": "gpt-4o-mini",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llmops.entrypoints.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    served = Served(env, tmp_path / "serve.log")
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            assert time.monotonic() < deadline, "the service did not become ready"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+        served.start()
+        base = served.url
         calls = len(llm_server.received)
         result: dict = {}
 
@@ -388,17 +356,15 @@ def test_sigterm_finishes_the_request_in_flight(root, llm_server, tmp_path):
         while len(llm_server.received) == calls:  # the request is in flight at the LLM
             assert asking.is_alive()
             time.sleep(0.05)
-        server.send_signal(signal.SIGTERM)
+        status = served.stop()
         asking.join(timeout=60)
         response = result["response"]
         assert response.status_code == 200
         assert response.json()["answer"] == "27 days [leave.md]"
         # uvicorn re-raises the signal once it has shut down cleanly
-        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
-        assert "Finished server process" in server.stdout.read()
+        assert status in (0, -signal.SIGTERM)
+        assert "Finished server process" in served.log.read_text()
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{base}/healthz", timeout=2)
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+        served.kill()

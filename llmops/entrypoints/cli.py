@@ -516,7 +516,7 @@ def drift(reference: Path, current: Path, as_json: bool) -> None:
     from llmops.retrieval import best_scores
 
     coverage = (
-        partial(best_scores, embedder=embedder, store=vectors)
+        partial(best_scores, model_id=embedder.model_id, store=vectors)
         if vectors.has_table(embedder.model_id)
         else None
     )

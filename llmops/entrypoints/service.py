@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,22 +59,6 @@ class KeyBudgetExceededError(LlmopsError):
     """The API key has spent its daily budget; no LLM call is made for it until tomorrow."""
 
 
-class SerialEmbedder:
-    """The embedder, one `encode` at a time: its fast tokenizer is not thread-safe (concurrent
-    calls fail with "Already borrowed"). Everything else is the wrapped embedder's."""
-
-    def __init__(self, embedder: Any) -> None:
-        self._embedder = embedder
-        self._lock = threading.Lock()
-
-    def encode(self, texts: Sequence[str], progress: Any = None) -> Any:
-        with self._lock:
-            return self._embedder.encode(texts, progress)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._embedder, name)
-
-
 @dataclass(frozen=True)
 class Clients:
     """Everything a request needs, built once: models, stores, limits and guardrails."""
@@ -93,7 +77,6 @@ class Clients:
 
         store = _synced_store()
         embedder, vectors, llm, limits = _answer_clients()
-        embedder = SerialEmbedder(embedder)
         return cls(embedder, vectors, llm, limits, store, _guardrails(embedder, vectors))
 
     def warm_up(self) -> None:
@@ -619,14 +602,11 @@ def _routes(app: FastAPI) -> None:
     )
     def readyz(request: Request) -> dict[str, Any]:
         """Ready when the models are loaded and the index exists; 503 with the reason if not."""
+        from llmops.retrieval import require_index
+
         state = _state(request)
         c = state.ready(timeout=0)
-        model_id = c.embedder.model_id
-        if not c.vectors.has_table(model_id):
-            raise IndexNotFoundError(
-                f"no index for embedding model {model_id} in {c.vectors.uri}: "
-                "run `llmops ingest` first"
-            )
+        model_id = require_index(c.embedder, c.vectors)
         return {
             "status": "ready",
             "embedding_model": model_id,

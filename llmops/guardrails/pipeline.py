@@ -120,6 +120,11 @@ class Guardrails:
         return [self._build(s) for s in self.config.input if s.enabled]
 
     @cached_property
+    def _pii_checks(self) -> list[Check]:
+        """The input stage's PII checks alone (no attack corpus or topic vectors loaded)."""
+        return [PiiCheck(s) for s in self.config.input if isinstance(s, PiiSettings) and s.enabled]
+
+    @cached_property
     def ingest_checks(self) -> list[Check]:
         return [self._build(s) for s in self.config.ingest if s.enabled]
 
@@ -153,10 +158,7 @@ class Guardrails:
     def redact_pii(self, text: str) -> str:
         """`text` with the PII the input stage finds replaced: for free text stored beside a
         query, such as a feedback comment."""
-        checks = [
-            PiiCheck(s) for s in self.config.input if isinstance(s, PiiSettings) and s.enabled
-        ]
-        return redact(text, [c.inspect(text) for c in checks])
+        return redact(text, [c.inspect(text) for c in self._pii_checks])
 
     def scan_chunk(self, text: str, vector: np.ndarray | None = None) -> GuardResult:
         """A document chunk at ingest: not allowed means quarantined."""
