@@ -5,15 +5,19 @@ from collections.abc import Callable
 import dagster as dg
 
 from llmops.chunking import Chunk
+from llmops.config import positive_int_env
 from llmops.documents import DocumentScan
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
-from llmops.indexing import sync_index
+from llmops.indexing import stage_bucket, sync_index
 from resources.embedder import Embedder
 from resources.vector_store import VectorStore
 
 LANCEDB_WRITE_POOL = "lancedb_write"
 MIN_ANN_RECALL = 0.95
+EMBED_BUCKETS = dg.StaticPartitionsDefinition(
+    [str(b) for b in range(positive_int_env("LLMOPS_EMBED_BUCKETS", 4))]
+)
 
 
 def log_progress(log: dg.DagsterLogManager, what: str) -> Callable[[int, int], None]:
@@ -63,6 +67,7 @@ def chunk_embeddings(
             "skipped": float(len(source_documents.skipped)),
             "chunks": float(result.chunks),
             "embedded": float(result.embedded),
+            "from_buckets": float(result.from_buckets),
             "reused": float(result.reused),
             "deleted": float(result.deleted),
             "quarantined_new": float(result.quarantined),
@@ -75,6 +80,42 @@ def chunk_embeddings(
             "ann_index": result.ann_index,
             "encode_seconds": result.encode_seconds,
             "seconds": result.seconds,
+        }
+    )
+
+
+@dg.asset(group_name="index", partitions_def=EMBED_BUCKETS)
+def chunk_embedding_buckets(
+    context: dg.AssetExecutionContext,
+    document_chunks: list[Chunk],
+    embedder: Embedder,
+    vector_store: VectorStore,
+) -> dg.MaterializeResult:
+    """One hash bucket of the chunks not yet embedded, encoded into its own staging table.
+
+    For a very large first ingest on a cluster: a backfill of the `embed_buckets` job runs the
+    buckets in parallel (no `lancedb_write` slot is taken: each bucket writes only its own
+    staging table), then `chunk_embeddings` commits their vectors in one version without
+    encoding them again. Nothing is searchable until that commit.
+    """
+    buckets = len(EMBED_BUCKETS.get_partition_keys())
+    result = stage_bucket(
+        document_chunks,
+        bucket=int(context.partition_key),
+        buckets=buckets,
+        embedder=embedder,
+        store=vector_store,
+        progress=log_progress(context.log, f"bucket {context.partition_key}: encoded"),
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "bucket": f"{result.bucket} of {result.buckets}",
+            "chunks": float(result.chunks),
+            "staged": float(result.staged),
+            "reused": float(result.reused),
+            "staging_table": result.table,
+            "embedding_model": result.model_id,
+            "encode_seconds": result.encode_seconds,
         }
     )
 

@@ -3,6 +3,10 @@
 A chunk id hashes the document path, the chunk text and the chunker settings, so "already
 embedded" is a set lookup: unchanged chunks are reused, new ids are encoded, and ids that are
 no longer produced are deleted — in one LanceDB commit.
+
+A very large corpus can be encoded in parallel first: each hash bucket of the chunk ids is
+encoded by its own run into its own staging table (`stage_bucket`), outside the single-writer
+pool, and the commit (`sync_index`) then takes staged vectors instead of encoding them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ import pyarrow as pa
 from llmops.chunking import Chunk
 from llmops.guardrails.pipeline import Guardrails
 from resources.embedder import Embedder
-from resources.vector_store import VectorStore, chunk_schema, table_name
+from resources.vector_store import (
+    VectorStore,
+    chunk_schema,
+    staged_schema,
+    staged_table_name,
+    table_name,
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class IndexSyncResult:
     table: str
     chunks: int
     embedded: int
+    from_buckets: int  # of the embedded chunks, vectors staged by bucket runs
     reused: int
     deleted: int
     quarantined: int  # of the chunks embedded now
@@ -104,6 +115,85 @@ def quarantine_reasons(
     return reasons
 
 
+def bucket_of(chunk_id: str, buckets: int) -> int:
+    """The hash bucket of a chunk: ids are SHA-256 hex, so buckets are even and stable."""
+    return int(chunk_id[:8], 16) % buckets
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What one bucket run did; every field is a plain number or string for metadata."""
+
+    model_id: str
+    table: str
+    bucket: int
+    buckets: int
+    chunks: int  # of this bucket
+    staged: int  # encoded now
+    reused: int  # already in the chunk table or staged earlier
+    encode_seconds: float
+
+
+def stage_bucket(
+    chunks: Sequence[Chunk],
+    bucket: int,
+    buckets: int,
+    embedder: Embedder,
+    store: VectorStore,
+    progress: Callable[[int, int], None] | None = None,
+) -> StageResult:
+    """Encode the chunks of `bucket` that are neither indexed nor staged into the bucket's own
+    staging table; a re-run after a crash encodes only what is still missing."""
+    if not 0 <= bucket < buckets:
+        raise ValueError(f"bucket {bucket} is not one of 0..{buckets - 1}")
+    model_id = embedder.model_id
+    mine = [c for c in chunks if bucket_of(c.chunk_id, buckets) == bucket]
+    done = set(store.stored_chunks(model_id).column("chunk_id").to_pylist())
+    done |= store.staged_ids(model_id, bucket, buckets)
+    todo = [c for c in mine if c.chunk_id not in done]
+    started = time.perf_counter()
+    vectors = embedder.encode([c.embedding_text for c in todo], progress=progress)
+    encode_seconds = time.perf_counter() - started
+    rows = pa.table(
+        {
+            "chunk_id": [c.chunk_id for c in todo],
+            "vector": pa.FixedSizeListArray.from_arrays(
+                pa.array(vectors.reshape(-1), pa.float32()), embedder.dimension
+            ),
+        },
+        schema=staged_schema(embedder.dimension),
+    )
+    store.stage_vectors(model_id, bucket, buckets, rows)
+    return StageResult(
+        model_id=model_id,
+        table=staged_table_name(model_id, bucket, buckets),
+        bucket=bucket,
+        buckets=buckets,
+        chunks=len(mine),
+        staged=len(todo),
+        reused=len(mine) - len(todo),
+        encode_seconds=round(encode_seconds, 3),
+    )
+
+
+def chunk_vectors(
+    chunks: Sequence[Chunk],
+    embedder: Embedder,
+    store: VectorStore,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Vectors of `chunks` in order, taken from bucket runs' staging tables where there, the
+    rest encoded now; also how many were staged."""
+    staged = store.staged_vectors(embedder.model_id, [c.chunk_id for c in chunks])
+    missing = [i for i, c in enumerate(chunks) if c.chunk_id not in staged]
+    vectors = np.empty((len(chunks), embedder.dimension), dtype=np.float32)
+    vectors[missing] = embedder.encode([chunks[i].embedding_text for i in missing], progress)
+    for i, chunk in enumerate(chunks):
+        if chunk.chunk_id in staged:
+            vectors[i] = staged[chunk.chunk_id]
+    return vectors, len(chunks) - len(missing)
+
+
 def sync_index(
     chunks: Sequence[Chunk],
     kept_documents: Collection[str],
@@ -112,13 +202,14 @@ def sync_index(
     progress: Callable[[int, int], None] | None = None,
     guardrails: Guardrails | None = None,
 ) -> IndexSyncResult:
-    """Encode new chunks, scan them with the ingest guardrails, delete stale ones, refresh the
-    ANN index; one table version."""
+    """Encode new chunks (or take their staged vectors), scan them with the ingest guardrails,
+    delete stale ones, refresh the ANN index; one table version. Staging tables are dropped
+    once their vectors are committed."""
     started = time.perf_counter()
     model_id = embedder.model_id
     plan = plan_sync(chunks, store.stored_chunks(model_id), kept_documents)
     encode_started = time.perf_counter()
-    vectors = embedder.encode([c.embedding_text for c in plan.to_embed], progress=progress)
+    vectors, from_buckets = chunk_vectors(plan.to_embed, embedder, store, progress)
     encode_seconds = time.perf_counter() - encode_started
     reasons = (
         quarantine_reasons(plan.to_embed, vectors, guardrails)
@@ -126,12 +217,14 @@ def sync_index(
         else None
     )
     store.sync(model_id, chunk_rows(plan.to_embed, vectors, reasons), plan.stale_ids)
+    store.drop_staged(model_id)
     ann = store.refresh_ann_index(model_id)
     return IndexSyncResult(
         model_id=model_id,
         table=table_name(model_id),
         chunks=len(chunks),
         embedded=len(plan.to_embed),
+        from_buckets=from_buckets,
         reused=plan.reused,
         deleted=len(plan.stale_ids),
         quarantined=sum(r is not None for r in reasons or []),

@@ -18,6 +18,7 @@ from llmops.config import Settings
 from pipelines.jobs import (
     calibrate_judge_job,
     drift_job,
+    embed_buckets_job,
     evaluate_job,
     monitoring_job,
     propose_eval_cases_job,
@@ -60,6 +61,7 @@ defs = dg.Definitions(
     asset_checks=dg.load_asset_checks_from_modules([index]),
     jobs=[
         reindex_job,
+        embed_buckets_job,
         register_prompts_job,
         evaluate_job,
         calibrate_judge_job,

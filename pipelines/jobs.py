@@ -4,14 +4,26 @@ cases, the daily monitoring and the daily drift check."""
 import dagster as dg
 
 from assets.drift import DAYS
+from assets.index import EMBED_BUCKETS, chunk_embedding_buckets
 from assets.prompts import PROMPT_VERSIONS
 
 # In-process: the embedding model is loaded once per run, and nothing forks after torch loads.
 reindex_job = dg.define_asset_job(
     "reindex",
-    selection=dg.AssetSelection.groups("corpus", "index"),
+    selection=dg.AssetSelection.groups("corpus", "index")
+    - dg.AssetSelection.assets(chunk_embedding_buckets),
     executor_def=dg.in_process_executor,
     description="Scan the docs folder, chunk it, and bring the vector table up to date.",
+)
+
+# Backfill all partitions to encode a large corpus in parallel runs, then run `reindex`.
+embed_buckets_job = dg.define_asset_job(
+    "embed_buckets",
+    selection=dg.AssetSelection.assets(chunk_embedding_buckets),
+    partitions_def=EMBED_BUCKETS,
+    executor_def=dg.in_process_executor,
+    description="Encode one hash bucket of the new chunks into its staging table "
+    "(LLMOPS_EMBED_BUCKETS buckets); `reindex` then commits every bucket's vectors at once.",
 )
 
 register_prompts_job = dg.define_asset_job(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -11,6 +11,7 @@ from functools import cache
 import lancedb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import ConfigurableResource
 from lancedb.index import IvfPq
 
@@ -75,6 +76,20 @@ def query_schema(dimension: int) -> pa.Schema:
             pa.field("query_id", pa.string(), nullable=False),
             pa.field("day", pa.date32(), nullable=False),
             pa.field("question", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+
+
+def staged_table_name(model_id: str, bucket: int, buckets: int) -> str:
+    """The staging table of one hash bucket: written by that bucket's run alone."""
+    return f"staged_{table_name(model_id)}_{bucket}_of_{buckets}"
+
+
+def staged_schema(dimension: int) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("chunk_id", pa.string(), nullable=False),
             pa.field("vector", pa.list_(pa.float32(), dimension)),
         ]
     )
@@ -266,14 +281,18 @@ class VectorStore(ConfigurableResource):
     def upsert_query_vectors(self, model_id: str, rows: pa.Table) -> int:
         """Add or replace logged questions' vectors by `query_id` (one commit); returns the
         table version. Re-running a day writes nothing twice."""
-        table = self._query_table(model_id)
-        if table is None:
-            return self.db.create_table(
-                query_table_name(model_id), rows, schema=rows.schema
-            ).version
+        return self._upsert(query_table_name(model_id), "query_id", rows)
+
+    def _upsert(self, name: str, key: str, rows: pa.Table) -> int:
+        """Create table `name` from `rows`, or add and replace its rows by `key` in one commit;
+        returns the table version."""
+        try:
+            table = self.db.open_table(name)
+        except ValueError:  # lancedb's "Table '…' was not found"
+            return self.db.create_table(name, rows, schema=rows.schema).version
         if rows.num_rows:
             (
-                table.merge_insert("query_id")
+                table.merge_insert(key)
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute(rows.cast(table.schema))
@@ -338,6 +357,49 @@ class VectorStore(ConfigurableResource):
             .to_pylist()
         )
         return [(r["text"], r["family"], 1.0 - r["_distance"]) for r in rows]
+
+    def stage_vectors(self, model_id: str, bucket: int, buckets: int, rows: pa.Table) -> int:
+        """Add a bucket's encoded vectors (`staged_schema`) to its staging table by `chunk_id`;
+        returns the staging table's version. The chunk table is not touched."""
+        return self._upsert(staged_table_name(model_id, bucket, buckets), "chunk_id", rows)
+
+    def staged_ids(self, model_id: str, bucket: int, buckets: int) -> set[str]:
+        try:
+            table = self.db.open_table(staged_table_name(model_id, bucket, buckets))
+        except ValueError:
+            return set()
+        return set(table.search().select(["chunk_id"]).to_arrow().column("chunk_id").to_pylist())
+
+    def staged_vectors(self, model_id: str, chunk_ids: Collection[str]) -> dict[str, np.ndarray]:
+        """Vectors of `chunk_ids` found in any of the model's staging tables."""
+        wanted = pa.array(list(set(chunk_ids)), pa.string())
+        found: dict[str, np.ndarray] = {}
+        for name in self._staged_tables(model_id):
+            rows = self.db.open_table(name).to_arrow()
+            rows = rows.filter(pc.is_in(rows.column("chunk_id"), value_set=wanted))
+            if rows.num_rows:
+                vectors = rows.column("vector").combine_chunks().flatten().to_numpy()
+                vectors = vectors.reshape(rows.num_rows, -1)
+                found.update(zip(rows.column("chunk_id").to_pylist(), vectors, strict=True))
+        return found
+
+    def drop_staged(self, model_id: str) -> list[str]:
+        """Drop the model's staging tables (after their vectors were committed)."""
+        names = self._staged_tables(model_id)
+        for name in names:
+            self.db.drop_table(name)
+        return names
+
+    def _staged_tables(self, model_id: str) -> list[str]:
+        pattern = re.compile(rf"staged_{re.escape(table_name(model_id))}_\d+_of_\d+")
+        names: list[str] = []
+        page_token = None
+        while True:
+            page = self.db.list_tables(page_token=page_token)
+            names.extend(n for n in page.tables if pattern.fullmatch(n))
+            page_token = page.page_token
+            if not page_token:
+                return sorted(names)
 
     def _attack_table(self, model_id: str):
         try:

@@ -18,6 +18,7 @@ def test_asset_groups_and_reindex_job():
         "source_documents": "corpus",
         "document_chunks": "corpus",
         "chunk_embeddings": "index",
+        "chunk_embedding_buckets": "index",
         "prompt_versions": "prompts",
         "eval_dataset": "evaluation",
         "eval_answers": "evaluation",
@@ -46,6 +47,8 @@ def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
     graph = defs.resolve_asset_graph()
     for name in ("chunk_embeddings", "query_embeddings", "embedding_drift_report"):
         assert graph.get(dg.AssetKey(name)).pools == {"lancedb_write"}
+    # bucket runs write only their own staging tables, so they run in parallel
+    assert not graph.get(dg.AssetKey("chunk_embedding_buckets")).pools
     shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path)
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
