@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(LLMOPS_HOME)/dagster
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run ui test lint format bench ui-check
+.PHONY: install run ui test lint format bench ui-check bench-corpus
 .DEFAULT_GOAL := run
 
 $(BIN)/python:
@@ -69,3 +69,14 @@ $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 
 ui-check: install $(VENV)/.installed-bench $(CHROMIUM)
 	$(BIN)/python bench/ui_check.py --home $(UI_CHECK_HOME) $(UI_CHECK_ARGS)
+
+# The pydocs retrieval benchmark: Debian's python3.11-doc (apt, as root or through sudo) only when
+# missing, then the Markdown corpus in $(LLMOPS_HOME)/benchmarks/pydocs (see evalsets/README.md).
+PYDOCS_HTML := /usr/share/doc/python3.11/html/library/json.html
+
+$(PYDOCS_HTML):
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q python3.11-doc
+
+bench-corpus: install $(PYDOCS_HTML)
+	$(BIN)/python evalsets/build_pydocs.py
