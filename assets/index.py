@@ -78,6 +78,7 @@ def chunk_embeddings(
             "lancedb_uri": vector_store.uri,
             "embedding_model": result.model_id,
             "ann_index": result.ann_index,
+            "fts_index": result.fts_index,
             "encode_seconds": result.encode_seconds,
             "seconds": result.seconds,
         }

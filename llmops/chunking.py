@@ -14,7 +14,7 @@ import copy
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import groupby
 from typing import Protocol
 
@@ -34,10 +34,12 @@ class Tokenizer(Protocol):
 
 @dataclass(frozen=True)
 class ChunkerSettings:
-    """Chunk size and overlap in model tokens; `max_tokens` includes the special tokens."""
+    """Chunk size and overlap in model tokens; `max_tokens` includes the special tokens.
+    `heading_context` prefixes each chunk's heading trail to the text the model encodes."""
 
     max_tokens: int = 256
     overlap_tokens: int = 32
+    heading_context: bool = True
 
     def __post_init__(self) -> None:
         if self.max_tokens < 32:
@@ -49,11 +51,12 @@ class ChunkerSettings:
 
     def capped(self, model_max_tokens: int) -> ChunkerSettings:
         """These settings with `max_tokens` no larger than what the model reads."""
-        return ChunkerSettings(min(self.max_tokens, model_max_tokens), self.overlap_tokens)
+        return replace(self, max_tokens=min(self.max_tokens, model_max_tokens))
 
     @property
     def fingerprint(self) -> str:
-        return f"v{CHUNKER_VERSION}:max={self.max_tokens}:overlap={self.overlap_tokens}"
+        base = f"v{CHUNKER_VERSION}:max={self.max_tokens}:overlap={self.overlap_tokens}"
+        return base if self.heading_context else base + ":noheading"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Chunk:
     headings: tuple[str, ...]
     text: str
     token_count: int
+    embed_heading: bool = True
 
     @property
     def heading(self) -> str:
@@ -74,7 +78,7 @@ class Chunk:
 
     @property
     def embedding_text(self) -> str:
-        return embedding_text(self.heading, self.text)
+        return embedding_text(self.heading if self.embed_heading else "", self.text)
 
 
 def embedding_text(heading: str, text: str) -> str:
@@ -137,7 +141,11 @@ class Chunker:
     def _chunks(
         self, document: SourceDocument, pieces: list[tuple[tuple[str, ...], str]]
     ) -> list[Chunk]:
-        texts = [embedding_text(" > ".join(trail), body) for trail, body in pieces]
+        with_heading = self.settings.heading_context
+        texts = [
+            embedding_text(" > ".join(trail) if with_heading else "", body)
+            for trail, body in pieces
+        ]
         chunks: list[Chunk] = []
         seen: set[str] = set()
         for (trail, body), text, tokens in zip(pieces, texts, self.count(texts), strict=True):
@@ -154,6 +162,7 @@ class Chunker:
                     headings=trail,
                     text=body,
                     token_count=tokens + self._special,
+                    embed_heading=with_heading,
                 )
             )
         return chunks

@@ -22,6 +22,7 @@ class Settings:
     evalsets_dir: Path
     database_url: str
     lancedb_uri: str
+    contexts_dir: Path = Path("contexts")
 
     @property
     def default_evalset(self) -> Path:
@@ -51,6 +52,7 @@ class Settings:
             evalsets_dir=Path(os.environ.get("LLMOPS_EVALSETS_DIR") or "evalsets").resolve(),
             database_url=os.environ.get("LLMOPS_DATABASE_URL") or f"sqlite:///{home / 'llmops.db'}",
             lancedb_uri=os.environ.get("LLMOPS_LANCEDB_URI") or str(home / "lancedb"),
+            contexts_dir=Path(os.environ.get("LLMOPS_CONTEXTS_DIR") or "contexts").resolve(),
         )
 
     def prepare_dagster_home(self) -> Path:

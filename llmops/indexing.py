@@ -51,6 +51,7 @@ class IndexSyncResult:
     quarantined: int  # of the chunks embedded now
     table_version: int
     ann_index: str
+    fts_index: str
     encode_seconds: float
     seconds: float
 
@@ -181,10 +182,11 @@ def chunk_vectors(
     embedder: Embedder,
     store: VectorStore,
     progress: Callable[[int, int], None] | None = None,
+    index_id: str | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors of `chunks` in order, taken from bucket runs' staging tables where there, the
     rest encoded now; also how many were staged."""
-    staged = store.staged_vectors(embedder.model_id, [c.chunk_id for c in chunks])
+    staged = store.staged_vectors(index_id or embedder.model_id, [c.chunk_id for c in chunks])
     missing = [i for i, c in enumerate(chunks) if c.chunk_id not in staged]
     vectors = np.empty((len(chunks), embedder.dimension), dtype=np.float32)
     vectors[missing] = embedder.encode([chunks[i].embedding_text for i in missing], progress)
@@ -201,15 +203,20 @@ def sync_index(
     store: VectorStore,
     progress: Callable[[int, int], None] | None = None,
     guardrails: Guardrails | None = None,
+    index_id: str | None = None,
 ) -> IndexSyncResult:
     """Encode new chunks (or take their staged vectors), scan them with the ingest guardrails,
-    delete stale ones, refresh the ANN index; one table version. Staging tables are dropped
-    once their vectors are committed."""
+    delete stale ones, refresh the ANN and full-text indexes; one table version for the rows.
+    Staging tables are dropped once their vectors are committed.
+
+    `index_id` names the table (default: the embedder's model id, the main index); a context
+    configuration that chunks differently keeps its own (`llmops.contexts.index_id`).
+    """
     started = time.perf_counter()
-    model_id = embedder.model_id
+    model_id = index_id or embedder.model_id
     plan = plan_sync(chunks, store.stored_chunks(model_id), kept_documents)
     encode_started = time.perf_counter()
-    vectors, from_buckets = chunk_vectors(plan.to_embed, embedder, store, progress)
+    vectors, from_buckets = chunk_vectors(plan.to_embed, embedder, store, progress, model_id)
     encode_seconds = time.perf_counter() - encode_started
     reasons = (
         quarantine_reasons(plan.to_embed, vectors, guardrails)
@@ -219,8 +226,9 @@ def sync_index(
     store.sync(model_id, chunk_rows(plan.to_embed, vectors, reasons), plan.stale_ids)
     store.drop_staged(model_id)
     ann = store.refresh_ann_index(model_id)
+    fts = store.refresh_fts_index(model_id)
     return IndexSyncResult(
-        model_id=model_id,
+        model_id=embedder.model_id,
         table=table_name(model_id),
         chunks=len(chunks),
         embedded=len(plan.to_embed),
@@ -230,6 +238,7 @@ def sync_index(
         quarantined=sum(r is not None for r in reasons or []),
         table_version=store.version(model_id),
         ann_index=ann,
+        fts_index=fts,
         encode_seconds=round(encode_seconds, 3),
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, replace
 
 from llmops.budget import BudgetExceededError, BudgetLimits, InputTooLongError, fit_context
+from llmops.contexts import RetrievalSpec
 from llmops.errors import InputError
 from llmops.guardrails.pipeline import INPUT, OUTPUT, Guardrails
 from llmops.guardrails.verdicts import Verdict
@@ -40,6 +41,9 @@ class RagSettings:
 
     k: int = 5
     min_score: float = 0.35
+    retrieval: RetrievalSpec | None = None  # vector search when None
+    index_id: str | None = None  # the vector table key; None: the embedder's main table
+    context: str | None = None  # NAME@VERSION of the context configuration, for lineage
 
 
 @dataclass(frozen=True)
@@ -177,11 +181,12 @@ def answer(
         answer=NO_ANSWER,
         prompt_name=prompt.name,
         prompt_version=prompt.version,
-        table_name=table_name(embedder.model_id),
+        table_name=table_name(settings.index_id or embedder.model_id),
         table_version=0,
         embedding_model=embedder.model_id,
         chat_model=llm.model_id,
         status="no_context",
+        context=settings.context,
     )
     vector = embedder.encode([question])
     verdicts: list[tuple[str, Verdict]] = []
@@ -194,7 +199,15 @@ def answer(
         if not checked.allowed:
             blocked = replace(record, answer=checked.message or "", status="blocked")
             return _log(blocked, verdicts, started, store)  # table_version 0: nothing retrieved
-    [found] = retrieve([record.question], embedder, vectors, k=settings.k, vectors=vector)
+    [found] = retrieve(
+        [record.question],
+        embedder,
+        vectors,
+        k=settings.k,
+        vectors=vector,
+        spec=settings.retrieval,
+        index_id=settings.index_id,
+    )
     record = replace(record, table_version=found.index_version)
     hits = above_floor(found.hits, settings)
     if hits:
@@ -300,7 +313,15 @@ def audit(
     if prompt is None:
         raise InputError(f"prompt {record.prompt_name}@{record.prompt_version} is not stored")
     spec = spec_of(prompt)
-    [found] = retrieve([record.question], embedder, vectors, settings.k, record.table_version)
+    [found] = retrieve(
+        [record.question],
+        embedder,
+        vectors,
+        settings.k,
+        record.table_version,
+        spec=settings.retrieval,
+        index_id=settings.index_id,
+    )
     hits = above_floor(found.hits, settings)
     chunk_ids: list[str] = []
     text = NO_ANSWER

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llmops.contexts import RetrievalSpec
 from llmops.errors import IndexNotFoundError
 from resources.embedder import Embedder
 from resources.vector_store import SearchHit, VectorStore
@@ -32,12 +33,14 @@ class Retrieval:
         ]
 
 
-def require_index(embedder: Embedder, store: VectorStore) -> str:
-    """The embedder's model id, once its table exists; `IndexNotFoundError` says what to run."""
-    model_id = embedder.model_id
+def require_index(embedder: Embedder, store: VectorStore, index_id: str | None = None) -> str:
+    """The table key (default: the embedder's model id), once its table exists;
+    `IndexNotFoundError` says what to run."""
+    model_id = index_id or embedder.model_id
     if not store.has_table(model_id):
         raise IndexNotFoundError(
-            f"no index for embedding model {model_id} in {store.uri}: run `llmops ingest` first"
+            f"no index {model_id} in {store.uri}: run `llmops ingest` first"
+            + ("" if index_id is None else " (it builds the production context's index)")
         )
     return model_id
 
@@ -49,15 +52,35 @@ def retrieve(
     k: int = 5,
     version: int | None = None,
     vectors: np.ndarray | None = None,
+    spec: RetrievalSpec | None = None,
+    index_id: str | None = None,
 ) -> list[Retrieval]:
     """Top-`k` chunks for each query, encoded in one batch (unless their `vectors` are given)
     and searched at one table version (the latest, or `version` checked out to reproduce what
-    was served then)."""
-    model_id = require_index(embedder, store)  # before encoding: no model load without one
+    was served then).
+
+    `spec` (a context configuration's retrieval settings) picks vector, full-text or hybrid
+    search; with `rerank: cosine` its `candidates` hits are re-ordered by cosine to the query.
+    """
+    spec = spec or RetrievalSpec(k=k, candidates=max(k, 20))
+    model_id = require_index(embedder, store, index_id)  # before encoding a query
     if vectors is None:
         vectors = embedder.encode(list(queries))
-    found = store.search(model_id, vectors, k=k, version=version)
-    return [Retrieval(q, found.version, h) for q, h in zip(queries, found.hits, strict=True)]
+    depth = spec.candidates if spec.rerank == "cosine" else k
+    found = store.search(
+        model_id,
+        vectors,
+        k=depth,
+        version=version,
+        texts=list(queries),
+        mode=spec.mode,
+        candidates=spec.candidates,
+        rrf_k=spec.rrf_k,
+    )
+    hits = found.hits
+    if spec.rerank == "cosine":
+        hits = [sorted(h, key=lambda hit: -hit.score)[:k] for h in hits]
+    return [Retrieval(q, found.version, h) for q, h in zip(queries, hits, strict=True)]
 
 
 def best_scores(vectors: np.ndarray, model_id: str, store: VectorStore) -> list[float]:

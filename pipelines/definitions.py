@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from assets import (
+    contexts,
     corpus,
     drift,
     evaluation,
@@ -17,11 +18,13 @@ from assets import (
 from llmops.config import Settings
 from pipelines.jobs import (
     calibrate_judge_job,
+    context_experiments_job,
     drift_job,
     embed_buckets_job,
     evaluate_job,
     monitoring_job,
     propose_eval_cases_job,
+    register_contexts_job,
     register_prompts_job,
     reindex_job,
 )
@@ -56,7 +59,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [corpus, index, prompts, evaluation, feedback, monitoring, drift, guardrails]
+        [corpus, index, prompts, evaluation, feedback, monitoring, drift, guardrails, contexts]
     ),
     asset_checks=dg.load_asset_checks_from_modules([index]),
     jobs=[
@@ -68,6 +71,8 @@ defs = dg.Definitions(
         propose_eval_cases_job,
         monitoring_job,
         drift_job,
+        register_contexts_job,
+        context_experiments_job,
     ],
     schedules=[nightly_evaluation, daily_monitoring, daily_drift_check],
     sensors=[

@@ -3,6 +3,7 @@ cases, the daily monitoring and the daily drift check."""
 
 import dagster as dg
 
+from assets.contexts import CONTEXT_VERSIONS
 from assets.drift import DAYS
 from assets.index import EMBED_BUCKETS, chunk_embedding_buckets
 from assets.prompts import PROMPT_VERSIONS
@@ -67,4 +68,20 @@ drift_job = dg.define_asset_job(
     executor_def=dg.in_process_executor,
     description="Log, embed and test one UTC day's questions for semantic drift against the "
     "reference window (LLMOPS_DRIFT_REFERENCE).",
+)
+
+# In-process: one embedding model load for building and scoring the configuration's indexes.
+context_experiments_job = dg.define_asset_job(
+    "context_experiments",
+    selection=dg.AssetSelection.assets("context_experiments"),
+    partitions_def=CONTEXT_VERSIONS,
+    executor_def=dg.in_process_executor,
+    description="Build (or reuse) one context configuration's indexes (partition NAME@VERSION) "
+    "and score its retrieval on the benchmarks.",
+)
+
+register_contexts_job = dg.define_asset_job(
+    "register_contexts",
+    selection=dg.AssetSelection.assets("context_versions"),
+    description="Store new contents of the context configuration files as versions.",
 )

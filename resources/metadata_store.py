@@ -155,6 +155,41 @@ class LabelHistoryRow(Base):
     reason: Mapped[str] = mapped_column(Text)
 
 
+class ContextVersionRow(Base):
+    __tablename__ = "context_versions"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContextLabelRow(Base):
+    __tablename__ = "context_labels"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["name", "version"], ["context_versions.name", "context_versions.version"]
+        ),
+    )
+
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+
+
+class ContextLabelHistoryRow(Base):
+    __tablename__ = "context_label_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    label: Mapped[str] = mapped_column(String(64))
+    from_ref: Mapped[str | None] = mapped_column(String(200))
+    to_ref: Mapped[str] = mapped_column(String(200))
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+
+
 class QueryLogRow(Base):
     __tablename__ = "query_log"
 
@@ -177,6 +212,7 @@ class QueryLogRow(Base):
     guardrails: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     status: Mapped[str] = mapped_column(String(32))
     api_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    context: Mapped[str | None] = mapped_column(String(200))
 
 
 class FeedbackRow(Base):
@@ -293,6 +329,37 @@ class PromptVersion:
 
 
 @dataclass(frozen=True)
+class ContextVersion:
+    """One immutable context configuration version; `content` is its canonical JSON."""
+
+    name: str
+    version: str
+    content: str
+    description: str = ""
+    author: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class ContextLabelMove:
+    """The label `label` moved from one `NAME@VERSION` to another."""
+
+    label: str
+    from_ref: str | None
+    to_ref: str
+    reason: str
+    moved_at: datetime
+    id: int
+
+
+@dataclass(frozen=True)
 class LabelMove:
     """A label moved from one version to another (`from_version` is None on its first move)."""
 
@@ -337,6 +404,7 @@ class QueryRecord:
     query_id: str = field(default_factory=lambda: str(uuid4()))
     created_at: datetime = field(default_factory=utcnow)
     api_key_id: str | None = None
+    context: str | None = None  # NAME@VERSION of the context configuration that retrieved
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))
@@ -690,6 +758,65 @@ class MetadataStore(ConfigurableResource):
         with self.session(write=False) as session:
             rows = session.scalars(query.order_by(LabelHistoryRow.id))
             return [_record(LabelMove, row) for row in rows]
+
+    def add_context_version(self, record: ContextVersion) -> bool:
+        """Store a new context version; False if it exists (versions never change)."""
+        try:
+            with self.session() as session:
+                if session.get(ContextVersionRow, (record.name, record.version)) is not None:
+                    return False
+                session.add(ContextVersionRow(**_fields(record)))
+        except IntegrityError:
+            if self.context_version(record.name, record.version) is not None:
+                return False
+            raise
+        return True
+
+    def context_version(self, name: str, version: str) -> ContextVersion | None:
+        with self.session(write=False) as session:
+            row = session.get(ContextVersionRow, (name, version))
+            return _record(ContextVersion, row) if row else None
+
+    def context_versions(self) -> list[ContextVersion]:
+        """Every context version, newest first."""
+        query = select(ContextVersionRow).order_by(
+            ContextVersionRow.created_at.desc(), ContextVersionRow.name, ContextVersionRow.version
+        )
+        with self.session(write=False) as session:
+            return [_record(ContextVersion, row) for row in session.scalars(query)]
+
+    def context_labels(self) -> dict[str, str]:
+        """Each context label and the `NAME@VERSION` it points at."""
+        with self.session(write=False) as session:
+            rows = session.scalars(select(ContextLabelRow))
+            return {row.label: f"{row.name}@{row.version}" for row in rows}
+
+    def move_context_label(self, label: str, name: str, version: str, reason: str) -> None:
+        """Point context label `label` at `name@version` and record the move, atomically."""
+        with self.session() as session:
+            if session.get(ContextVersionRow, (name, version)) is None:
+                raise LookupError(f"context {name!r} has no version {version!r}")
+            current = session.scalars(
+                select(ContextLabelRow).where(ContextLabelRow.label == label).with_for_update()
+            ).one_or_none()
+            previous = f"{current.name}@{current.version}" if current else None
+            target = f"{name}@{version}"
+            if previous == target:
+                return
+            if current:
+                current.name, current.version = name, version
+            else:
+                session.add(ContextLabelRow(label=label, name=name, version=version))
+            session.add(
+                ContextLabelHistoryRow(
+                    label=label, from_ref=previous, to_ref=target, moved_at=utcnow(), reason=reason
+                )
+            )
+
+    def context_label_history(self) -> list[ContextLabelMove]:
+        query = select(ContextLabelHistoryRow).order_by(ContextLabelHistoryRow.id)
+        with self.session(write=False) as session:
+            return [_record(ContextLabelMove, row) for row in session.scalars(query)]
 
     def log_query(self, record: QueryRecord) -> None:
         if record.api_key_id is None and self.api_key_id is not None:

@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
+from typing import Literal
 
 import lancedb
 import numpy as np
@@ -14,11 +15,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import ConfigurableResource
 from lancedb.index import IvfPq
+from lancedb.rerankers import RRFReranker
 
 METRIC = "cosine"
 # optimize() prunes versions older than 7 days by default; audits check out the version that
 # served an answer, so every version is kept.
 _KEEP_VERSIONS = timedelta(days=365 * 100)
+
+
+SearchMode = Literal["vector", "fts", "hybrid"]
+_HIT_COLUMNS = ["chunk_id", "document", "heading", "text"]
 
 
 @dataclass(frozen=True)
@@ -215,32 +221,78 @@ class VectorStore(ConfigurableResource):
         k: int = 5,
         version: int | None = None,
         exact: bool = False,
+        texts: Sequence[str] | None = None,
+        mode: SearchMode = "vector",
+        candidates: int | None = None,
+        rrf_k: int = 60,
     ) -> SearchResults:
-        """The `k` nearest chunks of each query vector; `score` is cosine similarity.
+        """The `k` best chunks of each query; `score` is the cosine similarity to the query.
 
-        All queries read one table version (the latest unless `version` is given). Quarantined
-        chunks (flagged by the ingest guardrails) are never returned.
+        `mode` `vector` ranks by cosine; `fts` by BM25 over the chunk text of `texts`; `hybrid`
+        fuses both rankings of `candidates` hits each by reciprocal rank (LanceDB's hybrid
+        query with its `RRFReranker`, constant `rrf_k`). All queries read one table version
+        (the latest unless `version` is given). Quarantined chunks (flagged by the ingest
+        guardrails) are never returned.
         """
+        if mode != "vector" and (texts is None or len(texts) != len(np.atleast_2d(vectors))):
+            raise ValueError(f"{mode} search needs one query text per vector")
         table = self.table(model_id, version)
+        if mode != "vector" and not any(i.index_type == "FTS" for i in table.list_indices()):
+            raise TableNotFoundError(
+                f"table {table.name} has no full-text index: run `llmops ingest` to build it"
+            )
         quarantine = "quarantined" in table.schema.names
-        columns = ["chunk_id", "document", "heading", "text"]
         hits = []
-        for vector in np.atleast_2d(vectors):
-            query = (
-                table.search(vector).distance_type(METRIC).select([*columns, "_distance"]).limit(k)
+        for i, vector in enumerate(np.atleast_2d(vectors)):
+            if mode == "vector":
+                query = table.search(vector).distance_type(METRIC)
+            elif mode == "fts":
+                query = table.search(texts[i], query_type="fts", fts_columns="text")
+            else:
+                query = (
+                    table.search(query_type="hybrid", fts_columns="text")
+                    .vector(vector)
+                    .text(texts[i])
+                    .distance_type(METRIC)
+                    .rerank(RRFReranker(K=rrf_k))
+                )
+            query = query.select([*_HIT_COLUMNS, "vector"]).limit(
+                k if mode == "vector" else max(k, candidates or k)
             )
             if quarantine:
                 query = query.where("NOT quarantined", prefilter=True)
-            query = (
-                query.bypass_vector_index()
-                if exact
-                else query.nprobes(self.ann_nprobes).refine_factor(self.ann_refine_factor)
-            )
-            rows = query.to_arrow().to_pylist()
+            if mode != "fts":
+                query = (
+                    query.bypass_vector_index()
+                    if exact
+                    else query.nprobes(self.ann_nprobes).refine_factor(self.ann_refine_factor)
+                )
+            rows = query.to_arrow().to_pylist()[:k]
             hits.append(
-                [SearchHit(**{c: r[c] for c in columns}, score=1.0 - r["_distance"]) for r in rows]
+                [
+                    SearchHit(
+                        **{c: r[c] for c in _HIT_COLUMNS},
+                        score=float(np.dot(np.asarray(r["vector"], np.float32), vector)),
+                    )
+                    for r in rows
+                ]
             )
         return SearchResults(table.version, hits)
+
+    def refresh_fts_index(self, model_id: str) -> str:
+        """Build the full-text index of the chunk text, or rebuild it once a tenth of the rows
+        are not in it (LanceDB searches unindexed rows too, only slower).
+
+        Returns what was done: `created`, `rebuilt` or `unchanged`.
+        """
+        table = self.table(model_id)
+        fts = [i for i in table.list_indices() if i.index_type == "FTS"]
+        if fts:
+            stats = table.index_stats(fts[0].name)
+            if stats is None or stats.num_unindexed_rows * 10 <= table.count_rows():
+                return "unchanged"
+        table.create_fts_index("text", replace=True)
+        return "rebuilt" if fts else "created"
 
     def has_ann_index(self, model_id: str) -> bool:
         return any(index.columns == ["vector"] for index in self.table(model_id).list_indices())

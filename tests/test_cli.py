@@ -73,7 +73,7 @@ def test_ingest_json_contract(indexed):
     assert report["embedded"] == report["chunks"] == 2
     assert report["reused"] == report["deleted"] == 0
     assert report["skipped"] == [{"path": "logo.png", "reason": "unsupported file type '.png'"}]
-    assert report["table_version"] == 1
+    assert report["table_version"] == 2  # the rows, then the full-text index
     assert (home / "lancedb").is_dir()
 
 

@@ -31,6 +31,8 @@ def test_asset_groups_and_reindex_job():
         "query_embeddings": "monitoring",
         "embedding_drift_report": "monitoring",
         "guardrail_report": "monitoring",
+        "context_versions": "context",
+        "context_experiments": "context",
     }
     for name in ("eval_dataset", "eval_answers", "eval_scores"):
         assert graph.get(dg.AssetKey(name)).partitions_def.name == "prompt_versions"

@@ -49,6 +49,9 @@ TABLES = {
     "feedback",
     "usage_ledger",
     "api_keys",
+    "context_versions",
+    "context_labels",
+    "context_label_history",
 }
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 

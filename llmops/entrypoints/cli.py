@@ -226,8 +226,11 @@ def ask(text: str, prompt_ref: str, as_json: bool) -> None:
     store = _synced_store()
     prompt = resolve(store, prompt_ref)
     embedder, vectors, llm, limits = _answer_clients()
+    settings, embedder = _production_context(store, embedder)
     guardrails = _guardrails(embedder, vectors)
-    record = answer(text, prompt, embedder, vectors, llm, store, limits, guardrails=guardrails)
+    record = answer(
+        text, prompt, embedder, vectors, llm, store, limits, settings, guardrails=guardrails
+    )
     payload = payloads.lineage(record)
     sources = ", ".join(dict.fromkeys(c["source"] for c in payload["citations"])) or "none"
     _emit(
@@ -276,12 +279,195 @@ def guard(text: str | None, batch: Path | None, as_json: bool) -> None:
         _emit(payload, as_json, "\n".join([verdict, f"redacted: {checked.redacted}", *fired]))
 
 
+def _production_context(store, embedder):
+    """The retrieval settings and embedder of the production context configuration (the
+    built-in defaults before any is registered)."""
+    from llmops.context_registry import production
+    from llmops.experiments import serving_settings
+    from llmops.rag import RagSettings
+
+    record = production(store)
+    return serving_settings(record, embedder) if record else (RagSettings(), embedder)
+
+
 def _guardrails(embedder, vectors):
     """The guardrails of guardrails.yaml (LLMOPS_GUARDRAILS)."""
     from llmops.guardrails.config import load_guardrails_config
     from llmops.guardrails.pipeline import Guardrails
 
     return Guardrails(load_guardrails_config(), embedder, vectors)
+
+
+@cli.group()
+def context() -> None:
+    """Context configurations (`contexts/*.yaml`): chunking, embedder and retrieval settings,
+    versioned by content; `production` is what `ask` and the service retrieve with."""
+
+
+@context.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def context_list(as_json: bool) -> None:
+    """Every registered version, newest first, with its labels."""
+    store = _synced_store()
+    labels = store.context_labels()
+    versions = [
+        {
+            "context": v.ref,
+            "labels": sorted(label for label, ref in labels.items() if ref == v.ref),
+            "description": v.description.strip(),
+            "created_at": v.created_at.isoformat(),
+        }
+        for v in store.context_versions()
+    ]
+    lines = [
+        f"{v['context']:<32} {','.join(v['labels']):<22} {v['created_at'][:19]}" for v in versions
+    ]
+    _emit({"versions": versions, "labels": labels}, as_json, "\n".join(lines) or "none")
+
+
+@context.command("promote")
+@click.argument("name")
+@click.argument("version")
+@click.option("--reason", help="Why; recorded in the label history.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote although the promotion gate failed or never ran (needs --reason).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def context_promote(
+    name: str, version: str, reason: str | None, force: bool, as_json: bool
+) -> None:
+    """Make NAME@VERSION (VERSION may be a label such as `candidate`) the production context.
+
+    Refused unless its experiment (`llmops experiments run`) passed the promotion gate against
+    the current production configuration, question by question on hit@5 and MRR@5;
+    `--force --reason TEXT` overrides, and the label history records it. The service picks the
+    new configuration up when it restarts.
+    """
+    from llmops.context_registry import resolve
+    from llmops.experiments import promotion_blocker
+    from llmops.registry import PRODUCTION
+
+    if force and not (reason and reason.strip()):
+        raise click.UsageError("--force needs --reason TEXT saying why the gate is overridden")
+    store = _synced_store()
+    target = resolve(store, version if "@" in version else f"{name}@{version}")
+    if target.name != name:
+        raise InputError(f"{version} is {target.ref}, not a version of {name}")
+    before = store.context_labels().get(PRODUCTION)
+    blocker = promotion_blocker(Settings.from_env().reports_dir, target.ref, before)
+    if blocker and not force:
+        raise PromotionRefusedError(
+            f"promotion refused: {blocker}; override with --force --reason TEXT"
+        )
+    reason = reason or "promoted from the command line"
+    if blocker:
+        reason = f"forced past the gate ({blocker}): {reason}"
+    store.move_context_label(PRODUCTION, target.name, target.version, reason)
+    payload = {
+        "production": target.ref,
+        "previous": before,
+        "reason": reason,
+        "forced": bool(blocker),
+    }
+    _emit(payload, as_json, f"context: production {before} -> {target.ref}")
+
+
+@cli.group()
+def experiments() -> None:
+    """Context experiments: each configuration version's retrieval measured on the benchmarks
+    (the handbook eval set, and pydocs once `make bench-corpus` built it)."""
+
+
+@experiments.command("run")
+@click.argument("refs", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def experiments_run(refs: tuple[str, ...], as_json: bool) -> None:
+    """Run the `context_experiments` job for each REF (NAME@VERSION, NAME or a label; default:
+    the current version of every file in `contexts/`), building or reusing its indexes.
+
+    Prints each configuration's hit@5 with its 95% interval, MRR@5, latency and index size,
+    and the comparison table with the Pareto-optimal configurations marked.
+    """
+    from assets.contexts import CONTEXT_VERSIONS
+    from llmops.context_registry import resolve
+    from llmops.contexts import load_context_files
+    from llmops.experiments import comparison, comparison_markdown, load_summaries
+
+    settings = Settings.from_env()
+    store = _synced_store()
+    targets = (
+        [resolve(store, r) for r in refs]
+        if refs
+        else [resolve(store, f.spec.ref) for f in load_context_files(settings.contexts_dir)]
+    )
+    settings.prepare_dagster_home()
+    from dagster import DagsterInstance
+
+    DagsterInstance.get().add_dynamic_partitions(CONTEXT_VERSIONS.name, [t.ref for t in targets])
+    for target in targets:
+        click.echo(f"experiment {target.ref} ...", err=True)
+        _execute_job("context_experiments", {}, target.ref)
+    summaries = load_summaries(settings.reports_dir)
+    table = comparison(summaries)
+    ran = {t.ref for t in targets}
+    payload = {
+        "experiments": [s for s in summaries if s["context"] in ran],
+        "comparison": table.to_dict(orient="records"),
+    }
+    _emit(payload, as_json, comparison_markdown(table))
+
+
+@experiments.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def experiments_list(as_json: bool) -> None:
+    """The comparison of every experiment run so far, per benchmark."""
+    from llmops.experiments import comparison, comparison_markdown, load_summaries
+
+    table = comparison(load_summaries(Settings.from_env().reports_dir))
+    _emit({"comparison": table.to_dict(orient="records")}, as_json, comparison_markdown(table))
+
+
+@experiments.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def experiments_show(ref: str, as_json: bool) -> None:
+    """One configuration's experiment (REF: NAME@VERSION, NAME or a label) and its gate
+    against production."""
+    from llmops.context_registry import resolve
+    from llmops.experiments import experiment_dir, gate_context
+    from llmops.registry import PRODUCTION
+
+    settings = Settings.from_env()
+    store = _synced_store()
+    record = resolve(store, ref)
+    path = experiment_dir(settings.reports_dir, record.ref) / "summary.json"
+    if not path.is_file():
+        raise InputError(
+            f"no experiment of {record.ref}: run `llmops experiments run {record.ref}`"
+        )
+    summary = json.loads(path.read_text())
+    production = store.context_labels().get(PRODUCTION)
+    gate = None
+    if production and production != record.ref:
+        result = gate_context(settings.reports_dir, record.ref, production)
+        summary["gate"] = {
+            "passed": result.passed,
+            "baseline": production,
+            "metrics": result.details(),
+        }
+        gate = result.markdown()
+    lines = [f"{record.ref}  ({', '.join(summary['skipped']) or 'all benchmarks ran'})"]
+    for b in summary["scores"]:
+        lines.append(
+            f"  {b['benchmark']}: hit@5 {b['hit_at_5'][0]:.3f} [{b['hit_at_5'][1]:.3f}, "
+            f"{b['hit_at_5'][2]:.3f}]  MRR@5 {b['mrr_at_5'][0]:.3f}  hit@1 {b['hit_at_1'][0]:.3f}  "
+            f"p50/p95 {b['latency_p50_ms']:.1f}/{b['latency_p95_ms']:.1f} ms  "
+            f"{b['index']['size_bytes'] / 1e6:.1f} MB  built in "
+            f"{b['index']['build_seconds']:.1f} s ({b['index']['embedded']} encoded)"
+        )
+    _emit(summary, as_json, "\n".join(lines) + (f"\n\n{gate}" if gate else ""))
 
 
 @cli.command()
@@ -326,12 +512,18 @@ def _metadata_store():
 
 
 def _synced_store():
-    """The metadata store with the prompt files' new contents registered (idempotent)."""
+    """The metadata store with the prompt and context files' new contents registered
+    (idempotent)."""
+    from llmops import context_registry
+    from llmops.contexts import load_context_files
     from llmops.prompts import load_prompt_files
     from llmops.registry import register
 
+    settings = Settings.from_env()
     store = _metadata_store()
-    register(load_prompt_files(Settings.from_env().prompts_dir), store)
+    register(load_prompt_files(settings.prompts_dir), store)
+    if settings.contexts_dir.is_dir():
+        context_registry.register(load_context_files(settings.contexts_dir), store)
     return store
 
 

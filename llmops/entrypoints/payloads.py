@@ -36,6 +36,7 @@ def lineage(record: QueryRecord) -> dict[str, Any]:
         },
         "latency_ms": record.latency_ms,
         "guardrails": list(record.guardrails),
+        "context": record.context,
     }
 
 

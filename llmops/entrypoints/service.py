@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -36,6 +36,7 @@ from llmops.budget import BudgetExceededError, BudgetLimits, InputTooLongError
 from llmops.entrypoints import payloads
 from llmops.entrypoints.access import Caller, KeyRateLimits, digest
 from llmops.errors import IndexNotFoundError, LlmopsError
+from llmops.rag import RagSettings
 from resources.llm import LLMError
 from resources.metadata_store import (
     MetadataStore,
@@ -69,15 +70,24 @@ class Clients:
     limits: BudgetLimits
     store: MetadataStore
     guardrails: Any
+    settings: RagSettings = field(default_factory=RagSettings)
 
     @classmethod
     def from_env(cls) -> Clients:
-        """The clients the CLI uses, as the environment configures them."""
-        from llmops.entrypoints.cli import _answer_clients, _guardrails, _synced_store
+        """The clients the CLI uses, as the environment configures them, retrieving with the
+        production context configuration of start-up time."""
+        from llmops.entrypoints.cli import (
+            _answer_clients,
+            _guardrails,
+            _production_context,
+            _synced_store,
+        )
 
         store = _synced_store()
         embedder, vectors, llm, limits = _answer_clients()
-        return cls(embedder, vectors, llm, limits, store, _guardrails(embedder, vectors))
+        settings, embedder = _production_context(store, embedder)
+        guardrails = _guardrails(embedder, vectors)
+        return cls(embedder, vectors, llm, limits, store, guardrails, settings)
 
     def warm_up(self) -> None:
         """Load every model now rather than on the first request."""
@@ -281,6 +291,7 @@ class Lineage(BaseModel):
     usage: Usage
     latency_ms: float
     guardrails: list[dict[str, Any]]
+    context: str | None = None  # NAME@VERSION of the context configuration that retrieved
 
 
 class SearchHitOut(BaseModel):
@@ -530,6 +541,7 @@ def _routes(app: FastAPI) -> None:
             c.llm,
             store,
             c.limits,
+            c.settings,
             guardrails=c.guardrails,
         )
         payload = payloads.lineage(record)

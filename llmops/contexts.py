@@ -1,0 +1,131 @@
+"""Context configurations: how the knowledge base is chunked, embedded and retrieved.
+
+A file of `contexts/` (`LLMOPS_CONTEXTS_DIR`) holds one named configuration. Like a prompt,
+its version is a hash of the validated content, so any change that alters what the assistant
+sees is a new version, and the registry labels one version `production`.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmops.chunking import ChunkerSettings
+from llmops.errors import InputError
+from llmops.yamlfile import parse_yaml
+
+DEFAULT_CHUNKING = ChunkerSettings()
+
+
+class ChunkingSpec(BaseModel):
+    """Chunk size and overlap in the embedding model's word pieces."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int = Field(256, ge=32, le=512)
+    overlap_tokens: int = Field(32, ge=0)
+    heading_context: bool = True
+
+    @model_validator(mode="after")
+    def _overlap(self) -> "ChunkingSpec":
+        if self.overlap_tokens >= self.max_tokens // 2:
+            raise ValueError(
+                f"overlap_tokens ({self.overlap_tokens}) must be below max_tokens/2 "
+                f"({self.max_tokens // 2})"
+            )
+        return self
+
+    @property
+    def settings(self) -> ChunkerSettings:
+        return ChunkerSettings(self.max_tokens, self.overlap_tokens, self.heading_context)
+
+
+class RetrievalSpec(BaseModel):
+    """How passages are found: `vector` (cosine), `fts` (BM25 over the chunk text) or `hybrid`
+    (both, fused by reciprocal rank); `rerank: cosine` re-orders the fused candidates by their
+    cosine to the question; `min_score` is the cosine floor below which a passage is not
+    evidence."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["vector", "fts", "hybrid"] = "vector"
+    k: int = Field(5, ge=1, le=50)
+    candidates: int = Field(20, ge=1, le=200)
+    rrf_k: int = Field(60, ge=1)
+    rerank: Literal["none", "cosine"] = "none"
+    min_score: float = Field(0.35, ge=-1.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _depth(self) -> "RetrievalSpec":
+        if self.candidates < self.k:
+            raise ValueError(f"candidates ({self.candidates}) must be at least k ({self.k})")
+        return self
+
+
+class ContextSpec(BaseModel):
+    """One validated context configuration: what a `contexts/*.yaml` file must contain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
+    description: str = Field(min_length=1)
+    embedder: Literal["torch", "onnx-int8"] = "torch"
+    chunking: ChunkingSpec = ChunkingSpec()
+    retrieval: RetrievalSpec = RetrievalSpec()
+
+    @property
+    def canonical(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+
+    @property
+    def version(self) -> str:
+        """Content hash: equal for equal validated content, whatever the YAML formatting."""
+        return hashlib.sha256(self.canonical.encode()).hexdigest()[:12]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class ContextFile:
+    path: Path
+    spec: ContextSpec
+
+
+def parse_context(source: str, path: Path) -> ContextSpec:
+    """Validate one context file's text; errors name the file, line and field."""
+    return parse_yaml(source, path, ContextSpec, "a context configuration")
+
+
+def load_context_files(folder: Path) -> list[ContextFile]:
+    """Every `*.yaml` / `*.yml` of `folder`, validated; two files may not share a name."""
+    if not folder.is_dir():
+        raise InputError(f"context configurations folder {folder} does not exist")
+    files: list[ContextFile] = []
+    seen: dict[str, Path] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        spec = parse_context(path.read_text(encoding="utf-8"), path)
+        if spec.name in seen:
+            raise InputError(
+                f"{path}: context name {spec.name!r} is also used by {seen[spec.name]}"
+            )
+        seen[spec.name] = path
+        files.append(ContextFile(path, spec))
+    return files
+
+
+def index_id(model_id: str, chunking: ChunkerSettings, corpus: str | None = None) -> str:
+    """The vector table key of one corpus chunked one way and embedded with one model.
+
+    The assistant's knowledge base (`corpus` None) with the default chunking is the main table
+    that `llmops ingest` keeps; any other chunking or corpus gets a table of its own, so
+    configurations never overwrite each other's vectors.
+    """
+    if corpus is None and chunking == DEFAULT_CHUNKING:
+        return model_id
+    digest = hashlib.sha256(chunking.fingerprint.encode()).hexdigest()[:8]
+    return "-".join(p for p in (corpus, model_id, f"c{digest}") if p)

@@ -1,0 +1,220 @@
+"""Context configurations: validation, versions and labels, hybrid search on exact names,
+experiments that reuse indexes, the promotion gate, and `ask` retrieving with production."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmops.budget import BudgetLimits
+from llmops.context_registry import production, register, resolve, spec_of
+from llmops.contexts import index_id, load_context_files, parse_context
+from llmops.errors import InputError
+from llmops.experiments import (
+    Benchmark,
+    comparison,
+    load_summaries,
+    promotion_blocker,
+    run_experiment,
+    serving_settings,
+)
+from llmops.prompts import load_prompt_files
+from llmops.rag import answer
+from llmops.registry import PRODUCTION
+from llmops.registry import register as register_prompts
+from llmops.registry import resolve as resolve_prompt
+from llmops.retrieval import retrieve
+from resources.llm import LLMClient
+from resources.vector_store import table_name
+from tests.conftest import PROJECT_ROOT, write_docs
+from tests.llm_server import ScriptedLLMServer, ok
+
+BASE = """
+name: {name}
+description: test configuration
+chunking:
+  max_tokens: {tokens}
+  overlap_tokens: 16
+retrieval:
+  mode: {mode}
+  k: 3
+  candidates: 10
+  min_score: {floor}
+"""
+
+
+def _context(folder: Path, name: str, mode="vector", tokens=256, floor=0.0) -> Path:
+    path = folder / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(BASE.format(name=name, mode=mode, tokens=tokens, floor=floor))
+    return path
+
+
+def test_validation_names_file_line_and_field(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE.format(name="x", mode="semantic", tokens=256, floor=0.3))
+    with pytest.raises(InputError, match=r"bad\.yaml:8: retrieval\.mode"):
+        parse_context(bad.read_text(), bad)
+    overlap = "name: x\ndescription: d\nchunking:\n  max_tokens: 64\n  overlap_tokens: 40\n"
+    with pytest.raises(InputError, match="overlap_tokens"):
+        parse_context(overlap, tmp_path / "o.yaml")
+    with pytest.raises(InputError, match="rerankr"):
+        parse_context("name: x\ndescription: d\nretrieval:\n  rerankr: none\n", bad)
+
+
+def test_versions_follow_content_and_labels_follow_the_registry(tmp_path: Path, metadata):
+    folder = tmp_path / "contexts"
+    path = _context(folder, "default")
+    [first] = load_context_files(folder)
+    reformatted = parse_context(path.read_text().replace("  k: 3", "  k:   3  # top three"), path)
+    assert reformatted.version == first.spec.version
+    assert register([first], metadata)[0].ref == first.spec.ref
+    assert register([first], metadata) == []  # same content: no new version
+    assert production(metadata).ref == first.spec.ref
+
+    _context(folder, "default", mode="hybrid")
+    [second] = load_context_files(folder)
+    assert second.spec.version != first.spec.version
+    register([second], metadata)
+    assert resolve(metadata, "candidate").ref == second.spec.ref
+    assert resolve(metadata, "production").ref == first.spec.ref
+    assert resolve(metadata, "default").ref == second.spec.ref  # NAME: its newest version
+    with pytest.raises(InputError, match="not found"):
+        resolve(metadata, "default@000000000000")
+
+
+def test_only_changed_chunking_or_another_corpus_gets_its_own_table(embedder):
+    spec = parse_context(BASE.format(name="a", mode="hybrid", tokens=256, floor=0), Path("a"))
+    assert index_id(embedder.model_id, spec.chunking.settings) != embedder.model_id  # overlap 16
+    default = parse_context("name: d\ndescription: d\n", Path("d")).chunking.settings
+    assert index_id(embedder.model_id, default) == embedder.model_id  # the main table
+    assert index_id(embedder.model_id, default, "pydocs") != embedder.model_id
+
+
+CODES = {
+    # Close in meaning to the question, without its identifier: vector search prefers these.
+    "billing.md": "# Billing faults\n\nWhen the invoicing tool reports a fault number, "
+    "finance support looks the number up and fixes the invoice.",
+    "accounts.md": "# Accounting failures\n\nA bookkeeping failure shows a numbered fault; "
+    "open a ticket with the number and the accounting team responds.",
+    "payments.md": "# Payment errors\n\nPayment system error numbers mean the transfer "
+    "stopped; the treasury desk retries it the same day.",
+    "journal.md": "# Journal problems\n\nIf the general journal refuses an entry with a fault "
+    "code, ask the controller to reopen the period.",
+    # The one chunk with the identifier, about something else entirely.
+    "printers.md": "# Printers\n\nThe third-floor printer shows ERR_LDG7731 when its "
+    "toner drawer is open; close the drawer.",
+}
+
+
+@pytest.fixture
+def codes_index(tmp_path, embedder, store):
+    """A docs folder and its hybrid-ready index (a non-default chunking: its own table)."""
+    from llmops.experiments import build_index
+
+    docs = tmp_path / "codes"
+    write_docs(docs, CODES)
+    spec = parse_context(BASE.format(name="c", mode="hybrid", tokens=256, floor=0), Path("c"))
+    built = build_index(spec, Benchmark("codes", docs, docs, "codes"), embedder, store)
+    return spec, built.index_id
+
+
+def test_hybrid_finds_an_exact_identifier_that_vector_search_misses(codes_index, embedder, store):
+    spec, key = codes_index
+    question = "What does fault ERR_LDG7731 in the ledger mean?"
+
+    def top(mode: str) -> list[str]:
+        retrieval = spec.retrieval.model_copy(update={"mode": mode})
+        [found] = retrieve([question], embedder, store, k=3, spec=retrieval, index_id=key)
+        return [h.document for h in found.hits]
+
+    assert "printers.md" not in top("vector")
+    assert top("fts")[0] == "printers.md"
+    assert "printers.md" in top("hybrid")
+
+
+def _evalset(path: Path) -> Path:
+    cases = [
+        ("q1", "How many days of annual leave do I get?", "leave.md"),
+        ("q2", "Do I need receipts for expenses?", "expenses.md"),
+        ("q3", "How long can my passphrase be at minimum?", "security.md"),
+        ("q4", "Should I take the train or fly?", "travel.html"),
+        ("q5", "Is my pension matched?", "benefits.txt"),
+    ]
+    path.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "id": i,
+                    "question": q,
+                    "reference_answer": "see the handbook",
+                    "gold_sources": [g],
+                }
+            )
+            for i, q, g in cases
+        )
+    )
+    return path
+
+
+def test_experiments_reuse_indexes_and_gate_promotion(tmp_path, docs, embedder, store, metadata):
+    folder = tmp_path / "contexts"
+    _context(folder, "vector")
+    _context(folder, "floor", floor=0.99)  # nothing passes the floor: strictly worse
+    register(load_context_files(folder), metadata)
+    good, worse = resolve(metadata, "vector"), resolve(metadata, "floor")
+    assert production(metadata).ref == worse.ref  # files register in name order: floor first
+    bench = [Benchmark("handbook", docs, _evalset(tmp_path / "cases.jsonl"), "handbook")]
+    reports = tmp_path / "reports"
+
+    first = run_experiment(good, bench, embedder, store, reports)
+    again = run_experiment(good, bench, embedder, store, reports)
+    assert first.scores[0].index.embedded > 0
+    assert again.scores[0].index.embedded == 0  # the unchanged index is reused
+    assert again.scores[0].index.index_id == first.scores[0].index.index_id
+    assert again.scores[0].hit_at_5 == first.scores[0].hit_at_5
+    assert first.scores[0].hit_at_5[0] >= 0.8
+    run_experiment(worse, bench, embedder, store, reports)
+    assert run_experiment(worse, bench, embedder, store, reports).scores[0].hit_at_5[0] == 0.0
+
+    table = comparison(load_summaries(reports))
+    assert set(table.context) == {good.ref, worse.ref}
+    assert table.set_index("context").loc[worse.ref, "pareto"] == False  # noqa: E712
+    assert (reports / "experiments" / f"floor_{worse.version}" / "per_question.parquet").exists()
+
+    assert promotion_blocker(reports, good.ref, worse.ref) is None
+    metadata.move_context_label(PRODUCTION, good.name, good.version, "gate passed")
+    blocker = promotion_blocker(reports, worse.ref, good.ref)
+    assert blocker is not None
+    assert "hit@5" in blocker
+
+
+def test_ask_retrieves_with_the_production_context(tmp_path, docs, embedder, store, metadata):
+    from llmops.experiments import build_index
+
+    folder = tmp_path / "contexts"
+    _context(folder, "hybrid", mode="hybrid")
+    register(load_context_files(folder), metadata)
+    record = production(metadata)
+    settings, used = serving_settings(record, embedder)
+    build_index(spec_of(record), Benchmark("handbook", docs, docs, None), used, store)
+    assert settings.retrieval.mode == "hybrid"
+    assert settings.index_id != embedder.model_id
+    register_prompts(load_prompt_files(PROJECT_ROOT / "prompts"), metadata)
+    with ScriptedLLMServer() as server:
+        server.script(ok("27 days [leave.md]"))
+        llm = LLMClient(base_url=server.base_url, api_key="k", model="gpt-4o-mini")
+        served = answer(
+            "How many days of annual leave do I get?",
+            resolve_prompt(metadata, "answer"),
+            used,
+            store,
+            llm,
+            metadata,
+            BudgetLimits(max_input_tokens=2048, max_output_tokens=100),
+            settings,
+        )
+    logged = metadata.query(served.query_id)
+    assert logged.context == record.ref
+    assert logged.table_name == table_name(settings.index_id)
+    assert logged.chunks[0].source == "leave.md"
