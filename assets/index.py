@@ -1,17 +1,21 @@
 """Index stage: chunk vectors in LanceDB, updated incrementally, and the ANN recall check."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 
 from llmops.chunking import Chunk
 from llmops.config import positive_int_env
+from llmops.context_registry import production, spec_of
 from llmops.documents import DocumentScan
+from llmops.experiments import Benchmark, build_index, context_embedder, context_index_id
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
 from llmops.indexing import stage_bucket, sync_index
 from resources.embedder import Embedder
-from resources.vector_store import VectorStore
+from resources.metadata_store import MetadataStore
+from resources.vector_store import VectorStore, table_name
 
 LANCEDB_WRITE_POOL = "lancedb_write"
 MIN_ANN_RECALL = 0.95
@@ -128,6 +132,46 @@ def quarantine_table(chunks: list[dict[str, str]]) -> str:
         f"| {c['document']} | `{c['chunk_id']}` | {c['quarantine_reason']} |" for c in chunks
     )
     return "| document | chunk | reason |\n|---|---|---|\n" + rows
+
+
+@dg.asset(group_name="index", pool=LANCEDB_WRITE_POOL, deps=[chunk_embeddings])
+def production_context_index(
+    context: dg.AssetExecutionContext,
+    source_documents: DocumentScan,
+    embedder: Embedder,
+    vector_store: VectorStore,
+    metadata_store: MetadataStore,
+) -> dg.MaterializeResult:
+    """The production context configuration's own index of the knowledge base, kept up to date
+    with the main one, when that configuration chunks or embeds differently; otherwise the
+    main table serves it and there is nothing to do."""
+    record = production(metadata_store)
+    if record is None:
+        return dg.MaterializeResult(metadata={"serving": "no context registered: the main table"})
+    spec = spec_of(record)
+    used = context_embedder(spec, embedder)
+    if context_index_id(spec, used) == embedder.model_id:
+        return dg.MaterializeResult(metadata={"context": record.ref, "serving": "the main table"})
+    knowledge_base = Benchmark("knowledge base", Path(source_documents.docs_dir), Path(), None)
+    built = build_index(
+        spec,
+        knowledge_base,
+        used,
+        vector_store,
+        progress=log_progress(context.log, f"{record.ref}: encoded"),
+        scan=source_documents,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "context": record.ref,
+            "serving": table_name(built.index_id),
+            "chunks": float(built.chunks),
+            "embedded": float(built.embedded),
+            "reused": float(built.reused),
+            "table_version": float(built.table_version),
+            "seconds": built.build_seconds,
+        }
+    )
 
 
 @dg.asset_check(

@@ -14,8 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmops.chunking import ChunkerSettings
-from llmops.errors import InputError
-from llmops.yamlfile import parse_yaml
+from llmops.yamlfile import load_named_files, parse_yaml
 
 DEFAULT_CHUNKING = ChunkerSettings()
 
@@ -103,19 +102,10 @@ def parse_context(source: str, path: Path) -> ContextSpec:
 
 def load_context_files(folder: Path) -> list[ContextFile]:
     """Every `*.yaml` / `*.yml` of `folder`, validated; two files may not share a name."""
-    if not folder.is_dir():
-        raise InputError(f"context configurations folder {folder} does not exist")
-    files: list[ContextFile] = []
-    seen: dict[str, Path] = {}
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        spec = parse_context(path.read_text(encoding="utf-8"), path)
-        if spec.name in seen:
-            raise InputError(
-                f"{path}: context name {spec.name!r} is also used by {seen[spec.name]}"
-            )
-        seen[spec.name] = path
-        files.append(ContextFile(path, spec))
-    return files
+    return [
+        ContextFile(path, spec)
+        for path, _, spec in load_named_files(folder, ContextSpec, "context configuration")
+    ]
 
 
 def index_id(model_id: str, chunking: ChunkerSettings, corpus: str | None = None) -> str:

@@ -20,7 +20,7 @@ from llmops.chunking import chunk_documents
 from llmops.config import Settings
 from llmops.context_registry import spec_of
 from llmops.contexts import ContextSpec, index_id
-from llmops.documents import scan_documents
+from llmops.documents import DocumentScan, scan_documents
 from llmops.errors import InputError
 from llmops.evalsets import load_evalset
 from llmops.gate import GateResult, compare
@@ -110,15 +110,17 @@ def build_index(
     embedder: Embedder,
     store: VectorStore,
     progress: Callable[[int, int], None] | None = None,
+    scan: DocumentScan | None = None,
 ) -> BuiltIndex:
-    """Bring the configuration's index of `benchmark` up to date, encoding only new chunks."""
+    """Bring the configuration's index of `benchmark` up to date, encoding only new chunks
+    (`scan`: the benchmark's documents when already scanned)."""
     if spec.chunking.max_tokens > embedder.max_seq_length:
         raise InputError(
             f"context {spec.name}: chunking.max_tokens {spec.chunking.max_tokens} is more than "
             f"{embedder.model_id} reads ({embedder.max_seq_length}); the rest would be cut off"
         )
     started = time.perf_counter()
-    scan = scan_documents(benchmark.docs_dir)
+    scan = scan or scan_documents(benchmark.docs_dir)
     chunks = chunk_documents(scan.documents, embedder.tokenizer, spec.chunking.settings)
     key = context_index_id(spec, embedder, benchmark.corpus)
     result = sync_index(

@@ -16,8 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llmops.errors import InputError
-from llmops.yamlfile import parse_yaml
+from llmops.yamlfile import load_named_files, parse_yaml
 
 REQUIRED_VARIABLES = frozenset({"question", "context"})
 
@@ -92,18 +91,7 @@ def parse_prompt(source: str, path: Path) -> PromptSpec:
 
 def load_prompt_files(folder: Path) -> list[PromptFile]:
     """Every `*.yaml` / `*.yml` of `folder`, validated; two files may not share a name."""
-    if not folder.is_dir():
-        raise InputError(f"prompts folder {folder} does not exist")
-    files: list[PromptFile] = []
-    seen: dict[str, Path] = {}
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        source = path.read_text(encoding="utf-8")
-        spec = parse_prompt(source, path)
-        if spec.name in seen:
-            raise InputError(f"{path}: prompt name {spec.name!r} is also used by {seen[spec.name]}")
-        seen[spec.name] = path
-        files.append(PromptFile(path, source, spec))
-    return files
+    return [PromptFile(*file) for file in load_named_files(folder, PromptSpec, "prompt")]
 
 
 class _BlockStyleDumper(yaml.SafeDumper):

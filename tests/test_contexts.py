@@ -179,7 +179,7 @@ def test_experiments_reuse_indexes_and_gate_promotion(tmp_path, docs, embedder, 
 
     table = comparison(load_summaries(reports))
     assert set(table.context) == {good.ref, worse.ref}
-    assert table.set_index("context").loc[worse.ref, "pareto"] == False  # noqa: E712
+    assert table.set_index("context").loc[good.ref, "pareto"]  # nothing beats its hit@5
     assert (reports / "experiments" / f"floor_{worse.version}" / "per_question.parquet").exists()
 
     assert promotion_blocker(reports, good.ref, worse.ref) is None
@@ -187,6 +187,32 @@ def test_experiments_reuse_indexes_and_gate_promotion(tmp_path, docs, embedder, 
     blocker = promotion_blocker(reports, worse.ref, good.ref)
     assert blocker is not None
     assert "hit@5" in blocker
+
+
+def _summary(context: str, hit5: float, mrr5: float, p95: float, size: int) -> dict:
+    score = {
+        "benchmark": "b",
+        "hit_at_1": [0.0] * 3,
+        "hit_at_5": [hit5] * 3,
+        "mrr_at_5": [mrr5] * 3,
+        "latency_p50_ms": p95 / 2,
+        "latency_p95_ms": p95,
+        "index": {"size_bytes": size, "build_seconds": 1.0},
+    }
+    spec = {"retrieval": {"mode": "vector"}, "embedder": "torch", "chunking": {"max_tokens": 256}}
+    return {"context": context, "spec": spec, "scores": [score]}
+
+
+def test_pareto_marks_what_no_other_configuration_beats_on_every_axis():
+    table = comparison(
+        [
+            _summary("best", 0.9, 0.8, 10.0, 1_000_000),
+            _summary("beaten", 0.8, 0.7, 12.0, 1_000_000),  # worse than best on all four
+            _summary("fast", 0.7, 0.6, 5.0, 1_000_000),  # worse quality, but the fastest
+            _summary("small", 0.7, 0.6, 12.0, 500_000),  # worse quality, but the smallest
+        ]
+    ).set_index("context")
+    assert table.pareto.to_dict() == {"best": True, "beaten": False, "fast": True, "small": True}
 
 
 def test_ask_retrieves_with_the_production_context(tmp_path, docs, embedder, store, metadata):
@@ -218,3 +244,37 @@ def test_ask_retrieves_with_the_production_context(tmp_path, docs, embedder, sto
     assert logged.context == record.ref
     assert logged.table_name == table_name(settings.index_id)
     assert logged.chunks[0].source == "leave.md"
+
+
+def test_reindex_keeps_the_production_context_index(tmp_path, docs, embedder, store, metadata):
+    """A production configuration with its own chunking gets its table from the reindex job,
+    and a changed document reaches it without a new experiment."""
+    import dagster as dg
+
+    from assets import corpus, index
+
+    folder = tmp_path / "contexts"
+    _context(folder, "small", tokens=64)
+    register(load_context_files(folder), metadata)
+    assets = [corpus.source_documents, corpus.document_chunks, index.chunk_embeddings]
+
+    def reindex() -> dict:
+        result = dg.materialize(
+            [*assets, index.production_context_index],
+            resources={"embedder": embedder, "vector_store": store, "metadata_store": metadata},
+            run_config={"ops": {"source_documents": {"config": {"docs_dir": str(docs)}}}},
+        )
+        node = result.asset_materializations_for_node("production_context_index")[0]
+        return {k: v.value for k, v in node.metadata.items()}
+
+    first = reindex()
+    settings, _ = serving_settings(production(metadata), embedder)
+    assert first["serving"] == table_name(settings.index_id) != table_name(embedder.model_id)
+    assert first["embedded"] == first["chunks"] > 0
+    (docs / "leave.md").write_text("# Leave\n\nEveryone gets 30 days of annual leave.\n")
+    second = reindex()
+    assert 0 < second["embedded"] < second["chunks"]
+    [found] = retrieve(
+        ["annual leave days"], embedder, store, spec=settings.retrieval, index_id=settings.index_id
+    )
+    assert "30 days" in found.hits[0].text

@@ -19,6 +19,7 @@ def test_asset_groups_and_reindex_job():
         "document_chunks": "corpus",
         "chunk_embeddings": "index",
         "chunk_embedding_buckets": "index",
+        "production_context_index": "index",
         "prompt_versions": "prompts",
         "eval_dataset": "evaluation",
         "eval_answers": "evaluation",
@@ -42,12 +43,19 @@ def test_asset_groups_and_reindex_job():
         "source_documents",
         "document_chunks",
         "chunk_embeddings",
+        "production_context_index",
     }
 
 
 def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
     graph = defs.resolve_asset_graph()
-    for name in ("chunk_embeddings", "query_embeddings", "embedding_drift_report"):
+    for name in (
+        "chunk_embeddings",
+        "production_context_index",
+        "context_experiments",
+        "query_embeddings",
+        "embedding_drift_report",
+    ):
         assert graph.get(dg.AssetKey(name)).pools == {"lancedb_write"}
     # bucket runs write only their own staging tables, so they run in parallel
     assert not graph.get(dg.AssetKey("chunk_embedding_buckets")).pools

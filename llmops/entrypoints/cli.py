@@ -64,6 +64,7 @@ def ingest(docs: Path | None, as_json: bool) -> None:
     if not docs_dir.is_dir():
         raise InputError(f"--docs: {docs_dir} does not exist or is not a folder")
 
+    _synced_store()  # the production context configuration decides whether it needs its own index
     started = time.perf_counter()
     result = _execute_job(
         "reindex", {"ops": {"source_documents": {"config": {"docs_dir": str(docs_dir)}}}}
@@ -298,6 +299,27 @@ def _guardrails(embedder, vectors):
     return Guardrails(load_guardrails_config(), embedder, vectors)
 
 
+def _promote_options(command):
+    """NAME VERSION [--reason TEXT] [--force] [--json], shared by the gated promotions."""
+    for option in reversed(
+        [
+            click.argument("name"),
+            click.argument("version"),
+            click.option("--reason", help="Why; recorded in the label history."),
+            click.option(
+                "--force",
+                is_flag=True,
+                help="Promote although the promotion gate failed or never ran (needs --reason).",
+            ),
+            click.option(
+                "--json", "as_json", is_flag=True, help="Print one JSON object on stdout."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @cli.group()
 def context() -> None:
     """Context configurations (`contexts/*.yaml`): chunking, embedder and retrieval settings,
@@ -326,15 +348,7 @@ def context_list(as_json: bool) -> None:
 
 
 @context.command("promote")
-@click.argument("name")
-@click.argument("version")
-@click.option("--reason", help="Why; recorded in the label history.")
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Promote although the promotion gate failed or never ran (needs --reason).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@_promote_options
 def context_promote(
     name: str, version: str, reason: str | None, force: bool, as_json: bool
 ) -> None:
@@ -476,9 +490,10 @@ def experiments_show(ref: str, as_json: bool) -> None:
 def audit(query_id: str, as_json: bool) -> None:
     """The lineage of one served answer, and a re-run against the same versions.
 
-    Retrieval reads the LanceDB table checked out at the logged version and the prompt at the
-    logged version, so the same chunks come back even after re-indexing; with a deterministic
-    model the same answer comes back too, and any difference is shown.
+    Retrieval reads the LanceDB table checked out at the logged version with the logged context
+    configuration, and the prompt at the logged version, so the same chunks come back even
+    after re-indexing; with a deterministic model the same answer comes back too, and any
+    difference is shown.
     """
     from llmops import rag
 
@@ -487,7 +502,13 @@ def audit(query_id: str, as_json: bool) -> None:
     if record is None:
         raise InputError(f"no logged query with id {query_id!r}")
     embedder, vectors, llm, limits = _answer_clients()
-    result = rag.audit(record, embedder, vectors, llm, store, limits)
+    settings = rag.RagSettings()
+    if record.context:
+        from llmops.context_registry import resolve
+        from llmops.experiments import serving_settings
+
+        settings, embedder = serving_settings(resolve(store, record.context), embedder)
+    result = rag.audit(record, embedder, vectors, llm, store, limits, settings)
     payload = {
         "lineage": payloads.lineage(record),
         "rerun": payloads.rerun(result),
@@ -890,15 +911,7 @@ def prompts_show(ref: str, as_json: bool) -> None:
 
 
 @prompts.command("promote")
-@click.argument("name")
-@click.argument("version")
-@click.option("--reason", help="Why; recorded in the label history.")
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Promote although the promotion gate failed or never ran (needs --reason).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@_promote_options
 def prompts_promote(
     name: str, version: str, reason: str | None, force: bool, as_json: bool
 ) -> None:
