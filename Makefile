@@ -12,7 +12,7 @@ export DAGSTER_HOME := $(LLMOPS_HOME)/dagster
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run ui test lint format bench ui-check bench-corpus
+.PHONY: install run ui test lint format bench ui-check bench-corpus bench-embedder bench-context
 .DEFAULT_GOAL := run
 
 $(BIN)/python:
@@ -51,6 +51,12 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+
+bench-embedder: install
+	$(BIN)/python bench/embedder.py
+
+bench-context: bench-corpus
+	$(BIN)/python bench/context.py
 
 # Not run in CI. Debian's Chromium (apt, as root or through sudo) only when it is missing, and
 # Playwright from requirements-bench.txt, which drives it: no `playwright install` browser download.

@@ -48,8 +48,14 @@ CONFIGS = [
     spec("bench-fts", "fts"),
     spec("bench-hybrid", "hybrid"),
     spec("bench-hybrid-rerank", "hybrid", rerank="cosine"),
+    spec("bench-vector-nofloor", "vector", min_score=0.0),
+    spec("bench-hybrid-nofloor", "hybrid", min_score=0.0),
+    spec("bench-hybrid-k30", "hybrid", rrf_k=30, candidates=10),
+    spec("bench-hybrid-k30-nofloor", "hybrid", rrf_k=30, candidates=10, min_score=0.0),
+    spec("bench-hybrid-c10", "hybrid", candidates=10),
     spec("bench-vector-int8", "vector", embedder="onnx-int8"),
     spec("bench-hybrid-int8", "hybrid", embedder="onnx-int8"),
+    spec("bench-vector-int8-nofloor", "vector", embedder="onnx-int8", min_score=0.0),
 ]
 
 
