@@ -40,17 +40,23 @@ def register(files: list[ContextFile], store: MetadataStore) -> list[ContextVers
 
 
 def resolve(store: MetadataStore, ref: str) -> ContextVersion:
-    """A stored version from `NAME@VERSION`, a label (`production`, `candidate`) or `NAME`
-    (its newest version)."""
+    """A stored version from `NAME@VERSION`, `NAME@LABEL`, a label (`production`,
+    `candidate`) or `NAME` (its newest version)."""
     labels = store.context_labels()
-    name, _, version = labels.get(ref, ref).partition("@")
-    if version:
-        record = store.context_version(name, version)
+    name, _, selector = labels.get(ref, ref).partition("@")
+    if selector in labels:
+        labelled = labels[selector]
+        if labelled.partition("@")[0] != name:
+            raise InputError(f"{selector} is {labelled}, not a version of {name!r}")
+        selector = labelled.partition("@")[2]
+    if selector:
+        record = store.context_version(name, selector)
     else:
         record = next((v for v in store.context_versions() if v.name == name), None)
     if record is None:
         raise InputError(
-            f"context {ref!r} not found (labels: {', '.join(sorted(labels)) or 'none'}); "
+            f"context {ref!r} not found (labels: "
+            f"{', '.join(f'{k}={v}' for k, v in sorted(labels.items())) or 'none'}); "
             "see `llmops context list`"
         )
     return record

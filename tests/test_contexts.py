@@ -79,6 +79,7 @@ def test_versions_follow_content_and_labels_follow_the_registry(tmp_path: Path, 
     assert resolve(metadata, "candidate").ref == second.spec.ref
     assert resolve(metadata, "production").ref == first.spec.ref
     assert resolve(metadata, "default").ref == second.spec.ref  # NAME: its newest version
+    assert resolve(metadata, "default@candidate").ref == second.spec.ref
     with pytest.raises(InputError, match="not found"):
         resolve(metadata, "default@000000000000")
 

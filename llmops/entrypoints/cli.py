@@ -366,9 +366,7 @@ def context_promote(
     if force and not (reason and reason.strip()):
         raise click.UsageError("--force needs --reason TEXT saying why the gate is overridden")
     store = _synced_store()
-    target = resolve(store, version if "@" in version else f"{name}@{version}")
-    if target.name != name:
-        raise InputError(f"{version} is {target.ref}, not a version of {name}")
+    target = resolve(store, f"{name}@{version}")
     before = store.context_labels().get(PRODUCTION)
     blocker = promotion_blocker(Settings.from_env().reports_dir, target.ref, before)
     if blocker and not force:
