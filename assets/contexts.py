@@ -9,6 +9,7 @@ from assets.index import LANCEDB_WRITE_POOL
 from llmops.config import Settings
 from llmops.context_registry import register, resolve
 from llmops.contexts import load_context_files
+from llmops.errors import InputError
 from llmops.experiments import (
     Benchmark,
     comparison,
@@ -97,11 +98,12 @@ def context_experiments(
     comparison_path = settings.reports_dir / "experiments" / "comparison.parquet"
     table.to_parquet(comparison_path, index=False)
     production = metadata_store.context_labels().get(PRODUCTION)
-    gate = (
-        gate_context(settings.reports_dir, record.ref, production).markdown()
-        if production and production != record.ref
-        else "this is the production configuration"
-    )
+    gate = "this is the production configuration"
+    if production and production != record.ref:
+        try:
+            gate = gate_context(settings.reports_dir, record.ref, production).markdown()
+        except InputError as exc:  # production was never scored: no gate yet
+            gate = str(exc)
     metadata: dict[str, dg.RawMetadataValue] = {
         "comparison": dg.MetadataValue.md(comparison_markdown(table)),
         "comparison_parquet": dg.MetadataValue.path(str(comparison_path)),

@@ -62,7 +62,7 @@ def retrieve(
     `spec` (a context configuration's retrieval settings) picks vector, full-text or hybrid
     search; with `rerank: cosine` its `candidates` hits are re-ordered by cosine to the query.
     """
-    spec = spec or RetrievalSpec(k=k, candidates=max(k, 20))
+    spec = spec or RetrievalSpec()  # vector search; `k` comes from the caller
     model_id = require_index(embedder, store, index_id)  # before encoding a query
     if vectors is None:
         vectors = embedder.encode(list(queries))

@@ -8,14 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from llmops.errors import InputError
-from llmops.guardrails.pii import (
-    PATTERN_ENTITIES,
-    SECRET_ENTITIES,
-    OfflineEmailRecognizer,
-    PiiCheck,
-    PiiSettings,
-    score_spans,
-)
+from llmops.guardrails.pii import OfflineEmailRecognizer, PiiCheck, score_spans
+from llmops.guardrails.pii_settings import PATTERN_ENTITIES, SECRET_ENTITIES, PiiSettings
 from llmops.guardrails.verdicts import Span
 
 EVALSET = Path(__file__).resolve().parent.parent / "evalsets" / "pii.jsonl"

@@ -97,7 +97,12 @@ def test_reindex_on_postgres_instance_storage(tmp_path, monkeypatch, dagster_pg_
             (run_id,),
         )
         keys = [json.loads(k) for (k,) in cursor.fetchall()]
-        assert keys == [["chunk_embeddings"], ["document_chunks"], ["source_documents"]]
+        assert keys == [
+            ["chunk_embeddings"],
+            ["document_chunks"],
+            ["production_context_index"],
+            ["source_documents"],
+        ]
     connection.close()
 
 

@@ -16,7 +16,7 @@ from llmops.config import PROJECT_ROOT
 from llmops.errors import InputError
 from llmops.guardrails.injection import InjectionRulesSettings, InjectionSemanticSettings
 from llmops.guardrails.leak import PromptLeakSettings
-from llmops.guardrails.pii import PiiSettings
+from llmops.guardrails.pii_settings import PiiSettings
 from llmops.guardrails.profanity import ProfanitySettings
 from llmops.guardrails.topics import ForbiddenTopicsSettings
 from llmops.yamlfile import parse_yaml

@@ -21,7 +21,7 @@ from llmops.guardrails.injection import (
     InjectionSemanticCheck,
 )
 from llmops.guardrails.leak import LEAK_MESSAGE, PromptLeakCheck, PromptLeakSettings
-from llmops.guardrails.pii import PiiCheck, PiiSettings
+from llmops.guardrails.pii_settings import PiiSettings
 from llmops.guardrails.profanity import ProfanityCheck, ProfanitySettings
 from llmops.guardrails.topics import ForbiddenTopicsCheck, ForbiddenTopicsSettings
 from llmops.guardrails.verdicts import Check, Verdict
@@ -106,6 +106,8 @@ class Guardrails:
 
     def _build(self, settings: Any) -> Check:
         if isinstance(settings, PiiSettings):
+            from llmops.guardrails.pii import PiiCheck  # Presidio and spaCy: only when used
+
             return PiiCheck(settings)
         if isinstance(settings, InjectionRulesSettings):
             return InjectionRulesCheck(settings)
@@ -122,7 +124,9 @@ class Guardrails:
     @cached_property
     def _pii_checks(self) -> list[Check]:
         """The input stage's PII checks alone (no attack corpus or topic vectors loaded)."""
-        return [PiiCheck(s) for s in self.config.input if isinstance(s, PiiSettings) and s.enabled]
+        return [
+            self._build(s) for s in self.config.input if isinstance(s, PiiSettings) and s.enabled
+        ]
 
     @cached_property
     def ingest_checks(self) -> list[Check]:
