@@ -143,7 +143,7 @@ def test_ask_returns_the_fields_of_the_cli_and_logs_the_query(client, clients):
     assert body == payloads.lineage(clients.store.query(body["query_id"]))
 
 
-def test_search_returns_the_fields_of_the_cli(client):
+def test_search_returns_the_fields_of_the_cli(client, clients):
     response = client.post("/v1/search", json={"query": "lost laptop", "k": 2})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -151,6 +151,10 @@ def test_search_returns_the_fields_of_the_cli(client):
     assert len(body["results"]) == 2
     assert body["results"][0]["source"] == "security.md"
     assert body["results"][0].keys() == {"chunk_id", "source", "heading", "text", "score"}
+    deepest = client.post("/v1/search", json={"query": "lost laptop", "k": 100})
+    assert deepest.status_code == 200, deepest.text  # the fuzzer once found k > 50 a 500
+    rows = clients.vectors.table(clients.embedder.model_id).count_rows()
+    assert len(deepest.json()["results"]) == min(100, rows)
 
 
 def test_feedback_and_the_audit_view(client, clients):
