@@ -6,7 +6,6 @@ sees is a new version, and the registry labels one version `production`.
 """
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -14,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmops.chunking import ChunkerSettings
-from llmops.yamlfile import load_named_files, parse_yaml
+from llmops.yamlfile import VersionedSpec, load_named_files, parse_yaml
 
 DEFAULT_CHUNKING = ChunkerSettings()
 
@@ -64,25 +63,12 @@ class RetrievalSpec(BaseModel):
         return self
 
 
-class ContextSpec(BaseModel):
+class ContextSpec(VersionedSpec):
     """One validated context configuration: what a `contexts/*.yaml` file must contain."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
-    description: str = Field(min_length=1)
     embedder: Literal["torch", "onnx-int8"] = "torch"
     chunking: ChunkingSpec = ChunkingSpec()
     retrieval: RetrievalSpec = RetrievalSpec()
-
-    @property
-    def canonical(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-
-    @property
-    def version(self) -> str:
-        """Content hash: equal for equal validated content, whatever the YAML formatting."""
-        return hashlib.sha256(self.canonical.encode()).hexdigest()[:12]
 
     @property
     def ref(self) -> str:

@@ -7,8 +7,6 @@ comment or re-indenting the YAML is not a new version, but any change the model 
 """
 
 import difflib
-import hashlib
-import json
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llmops.yamlfile import load_named_files, parse_yaml
+from llmops.yamlfile import VersionedSpec, load_named_files, parse_yaml
 
 REQUIRED_VARIABLES = frozenset({"question", "context"})
 
@@ -57,24 +55,11 @@ def template_variables(text: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
 
 
-class PromptSpec(BaseModel):
+class PromptSpec(VersionedSpec):
     """One validated prompt: what a `prompts/*.yaml` file must contain, and nothing else."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
-    description: str = Field(min_length=1)
     template: PromptTemplate
     model: ModelSettings = ModelSettings()
-
-    @property
-    def canonical(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-
-    @property
-    def version(self) -> str:
-        """Content hash: equal for equal validated content, whatever the YAML formatting."""
-        return hashlib.sha256(self.canonical.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

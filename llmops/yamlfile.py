@@ -1,14 +1,34 @@
 """Validate a YAML file against a pydantic model; every error names the file and the line."""
 
+import hashlib
+import json
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmops.errors import InputError
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+class VersionedSpec(BaseModel):
+    """A named, described file whose version is a hash of its validated content: editing a
+    comment or re-indenting the YAML is not a new version, any change of meaning is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
+    description: str = Field(min_length=1)
+
+    @property
+    def canonical(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+
+    @property
+    def version(self) -> str:
+        return hashlib.sha256(self.canonical.encode()).hexdigest()[:12]
 
 
 def _line_of(node: yaml.Node | None, location: tuple) -> int | None:
@@ -51,12 +71,15 @@ def parse_yaml(source: str, path: Path, model: type[Model], what: str) -> Model:
         raise InputError(f"{path}:{_line_of(root, location)}: {field}: {message}") from exc
 
 
-def load_named_files(folder: Path, model: type[Model], what: str) -> list[tuple[Path, str, Model]]:
+Spec = TypeVar("Spec", bound=VersionedSpec)
+
+
+def load_named_files(folder: Path, model: type[Spec], what: str) -> list[tuple[Path, str, Spec]]:
     """Every `*.yaml` / `*.yml` of `folder` as (path, text, validated `model`); the models'
     `name` fields must differ, since a name is what versions and labels hang on."""
     if not folder.is_dir():
         raise InputError(f"{what} folder {folder} does not exist")
-    files: list[tuple[Path, str, Model]] = []
+    files: list[tuple[Path, str, Spec]] = []
     seen: dict[str, Path] = {}
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         source = path.read_text(encoding="utf-8")
