@@ -6,6 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Extra pip arguments for torch, e.g. a CPU-only package index on machines without a local wheel.
 TORCH_PIP_ARGS ?=
+UI_PORT ?= 3000
 
 export LLMOPS_HOME ?= $(CURDIR)/.llmops
 export DAGSTER_HOME := $(LLMOPS_HOME)/dagster
@@ -30,15 +31,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml | $(BIN
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/llmops ingest
-	@echo
-	@echo "Indexed. State lives in $(LLMOPS_HOME); try: $(BIN)/llmops search 'How many days of annual leave do I get?'"
-	@echo "Starting the Dagster UI on http://127.0.0.1:3000 (Ctrl-C to stop)."
-	$(MAKE) ui
+	@$(BIN)/llmops ingest
+	@echo "State lives in $(LLMOPS_HOME); the commands are in $(BIN) (e.g. $(BIN)/llmops --help)."
+	@$(BIN)/llmops ui --port $(UI_PORT)
 
 ui: install
-	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	@$(BIN)/llmops ui --port $(UI_PORT)
 
 test: install
 	$(BIN)/ruff check .

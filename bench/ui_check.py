@@ -157,7 +157,7 @@ def start_dagster(home: Path, port: int, env: dict[str, str], log_path: Path) ->
     """`dagster dev` as the leader of a new process group, its output in log_path."""
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    shutil.copyfile(PROJECT_ROOT / "pipelines" / "dagster.yaml", dagster_home / "dagster.yaml")
     command = [
         str(BIN / "dagster"),
         "dev",

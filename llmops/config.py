@@ -23,6 +23,8 @@ class Settings:
     database_url: str
     lancedb_uri: str
     contexts_dir: Path = Path("contexts")
+    eval_cron: str = "0 2 * * *"
+    monitoring_cron: str = "0 3 * * *"
 
     @property
     def default_evalset(self) -> Path:
@@ -53,12 +55,14 @@ class Settings:
             database_url=os.environ.get("LLMOPS_DATABASE_URL") or f"sqlite:///{home / 'llmops.db'}",
             lancedb_uri=os.environ.get("LLMOPS_LANCEDB_URI") or str(home / "lancedb"),
             contexts_dir=Path(os.environ.get("LLMOPS_CONTEXTS_DIR") or "contexts").resolve(),
+            eval_cron=cron_env("LLMOPS_EVAL_CRON", "0 2 * * *"),
+            monitoring_cron=cron_env("LLMOPS_MONITORING_CRON", "0 3 * * *"),
         )
 
     def prepare_dagster_home(self) -> Path:
         """Point DAGSTER_HOME at `$LLMOPS_HOME/dagster`, holding the instance file.
 
-        The file is the project's `dagster.yaml` (SQLite under LLMOPS_HOME), or the one named by
+        The file is `pipelines/dagster.yaml` (SQLite under LLMOPS_HOME), or the one named by
         `LLMOPS_DAGSTER_YAML`, e.g. `deploy/dagster.yaml` for PostgreSQL instance storage.
         """
         target = self.dagster_home / "dagster.yaml"
@@ -71,10 +75,15 @@ class Settings:
 
 
 def dagster_yaml() -> Path:
-    """The Dagster instance file llmops runs with: `LLMOPS_DAGSTER_YAML` or the project's."""
+    """The Dagster instance file llmops runs with: `LLMOPS_DAGSTER_YAML` or
+    `pipelines/dagster.yaml`.
+
+    It lives in the package, not the project root: `dagster` warns about a `dagster.yaml` in
+    the current folder that DAGSTER_HOME does not point at.
+    """
     raw = os.environ.get("LLMOPS_DAGSTER_YAML", "").strip()
     if not raw:
-        return PROJECT_ROOT / "dagster.yaml"
+        return PROJECT_ROOT / "pipelines" / "dagster.yaml"
     path = Path(raw).resolve()
     if not path.is_file():
         raise InputError(f"LLMOPS_DAGSTER_YAML: {path} does not exist or is not a file")
@@ -89,3 +98,13 @@ def positive_int_env(name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise InputError(f"{name} must be a positive whole number, got {raw!r}")
     return int(raw)
+
+
+def cron_env(name: str, default: str) -> str:
+    """The five-field cron expression (UTC) in environment variable `name`, or `default`."""
+    raw = " ".join(os.environ.get(name, "").split())
+    if not raw:
+        return default
+    if len(raw.split(" ")) != 5:
+        raise InputError(f"{name} must be a cron expression of five fields, got {raw!r}")
+    return raw

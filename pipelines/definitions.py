@@ -18,7 +18,6 @@ from assets import (
 from llmops.config import Settings
 from pipelines.jobs import (
     calibrate_judge_job,
-    context_experiments_job,
     drift_job,
     embed_buckets_job,
     evaluate_job,
@@ -27,6 +26,7 @@ from pipelines.jobs import (
     register_contexts_job,
     register_prompts_job,
     reindex_job,
+    score_contexts_job,
 )
 from pipelines.schedules import daily_drift_check, daily_monitoring, nightly_evaluation
 from pipelines.sensors import (
@@ -72,7 +72,7 @@ defs = dg.Definitions(
         monitoring_job,
         drift_job,
         register_contexts_job,
-        context_experiments_job,
+        score_contexts_job,
     ],
     schedules=[nightly_evaluation, daily_monitoring, daily_drift_check],
     sensors=[

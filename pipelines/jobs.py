@@ -71,8 +71,8 @@ drift_job = dg.define_asset_job(
 )
 
 # In-process: one embedding model load for building and scoring the configuration's indexes.
-context_experiments_job = dg.define_asset_job(
-    "context_experiments",
+score_contexts_job = dg.define_asset_job(
+    "score_contexts",
     selection=dg.AssetSelection.assets("context_experiments"),
     partitions_def=CONTEXT_VERSIONS,
     executor_def=dg.in_process_executor,

@@ -4,16 +4,19 @@ check."""
 import dagster as dg
 
 from assets.prompts import PROMPT_VERSIONS
+from llmops.config import Settings
 from pipelines.jobs import drift_job, evaluate_job, monitoring_job
 from pipelines.sensors import metadata_store_from_env, production_keys
+
+SETTINGS = Settings.from_env()
 
 
 @dg.schedule(
     job=evaluate_job,
-    cron_schedule="0 2 * * *",
+    cron_schedule=SETTINGS.eval_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Evaluate every prompt's production version at 02:00 UTC.",
+    description="Evaluate every prompt's production version (LLMOPS_EVAL_CRON, default 02:00 UTC).",
 )
 def nightly_evaluation(context: dg.ScheduleEvaluationContext):
     keys = production_keys(metadata_store_from_env())
@@ -28,11 +31,11 @@ def nightly_evaluation(context: dg.ScheduleEvaluationContext):
 daily_monitoring = dg.ScheduleDefinition(
     name="daily_monitoring",
     job=monitoring_job,
-    cron_schedule="0 3 * * *",
+    cron_schedule=SETTINGS.monitoring_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Cost report with its budget check, feedback rates and the guardrail report, "
-    "at 03:00 UTC.",
+    description="Cost report with its budget check, feedback rates and the guardrail report "
+    "(LLMOPS_MONITORING_CRON, default 03:00 UTC).",
 )
 
 # A daily-partitioned job: each tick runs the partition of the day that just ended.

@@ -59,7 +59,7 @@ def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
         assert graph.get(dg.AssetKey(name)).pools == {"lancedb_write"}
     # bucket runs write only their own staging tables, so they run in parallel
     assert not graph.get(dg.AssetKey("chunk_embedding_buckets")).pools
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path)
+    shutil.copy(PROJECT_ROOT / "pipelines" / "dagster.yaml", tmp_path)
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 

@@ -182,7 +182,7 @@ DEPLOY = PROJECT_ROOT / "deploy"
 
 def test_deploy_dagster_yaml_is_postgres_with_the_root_pools():
     deploy = yaml.safe_load(DEPLOY_DAGSTER_YAML.read_text())
-    root = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    root = yaml.safe_load((PROJECT_ROOT / "pipelines" / "dagster.yaml").read_text())
     assert deploy["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
     assert deploy["concurrency"] == root["concurrency"]
     assert deploy["run_monitoring"]["enabled"] is True

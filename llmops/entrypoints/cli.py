@@ -396,7 +396,7 @@ def experiments() -> None:
 @click.argument("refs", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def experiments_run(refs: tuple[str, ...], as_json: bool) -> None:
-    """Run the `context_experiments` job for each REF (NAME@VERSION, NAME or a label; default:
+    """Run the `score_contexts` job for each REF (NAME@VERSION, NAME or a label; default:
     the current version of every file in `contexts/`), building or reusing its indexes.
 
     Prints each configuration's hit@5 with its 95% interval, MRR@5, latency and index size,
@@ -420,7 +420,7 @@ def experiments_run(refs: tuple[str, ...], as_json: bool) -> None:
     DagsterInstance.get().add_dynamic_partitions(CONTEXT_VERSIONS.name, [t.ref for t in targets])
     for target in targets:
         click.echo(f"experiment {target.ref} ...", err=True)
-        _execute_job("context_experiments", {}, target.ref)
+        _execute_job("score_contexts", {}, target.ref)
     summaries = load_summaries(settings.reports_dir)
     table = comparison(summaries)
     ran = {t.ref for t in targets}
@@ -988,6 +988,27 @@ def serve(host: str, port: int, print_openapi: bool) -> None:
     import uvicorn
 
     uvicorn.run(create_app(), host=host, port=port, timeout_graceful_shutdown=120)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=3000, show_default=True, help="TCP port."
+)
+def ui(host: str, port: int) -> None:
+    """Open the Dagster UI: the webserver and the daemon (sensors, schedules, queued runs).
+
+    Prints where the UI is and what is already materialized; the services' logs go to
+    $LLMOPS_HOME/logs/dagster-ui.log. Ctrl-C stops both.
+    """
+    from llmops.entrypoints.ui import CodeLocationError, run_ui
+
+    try:
+        code = run_ui(Settings.from_env(), host, port, click.echo)
+    except CodeLocationError as exc:
+        raise RunFailedError(str(exc)) from exc
+    if code:
+        raise click.exceptions.Exit(code)
 
 
 @cli.group()
