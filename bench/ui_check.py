@@ -7,22 +7,26 @@ Run from the project root: `make ui-check`, or once Playwright is installed
 
 What it does, in order:
 
-1. starts `dagster dev` on the sample project (`workspace.yaml` → `pipelines.definitions`, docs
-   `corpus/`, prompts `prompts/`) with `LLMOPS_HOME=--home` (default `.llmops/ui-check`, kept
-   apart from the state of `make run`) on a free port, and waits until the code location loaded;
+1. starts `llmops ui` (the webserver and daemon `make run` starts) on the sample project
+   (`pipelines.definitions`, docs `corpus/`, prompts `prompts/`) with `LLMOPS_HOME=--home`
+   (default `.llmops/ui-check`, kept apart from the state of `make run`) on a free port, and
+   waits until the code location loaded: a load error fails the check before anything else;
 2. switches this instance's sensors and schedules off, so the check's own runs are the only ones
    (the sensors would otherwise queue evaluations after the re-index), and waits for runs they
    already queued;
 3. materializes, through the Dagster GraphQL API of the running instance, one job after the
    other: `reindex`, `register_prompts`, `calibrate_judge` (says "no judge configured" without
    `LLMOPS_JUDGE_MODEL`), `monitoring`, `propose_eval_cases`, `drift` for yesterday's UTC
-   partition, and `evaluate` for the production version of each prompt (`answer`, `answer-concise`);
-4. opens in headless Chromium (Playwright with `executable_path`; no browser download) the
+   partition, `register_contexts`, `reindex` again (a second point for the plots), and
+   `evaluate` for the production version of each prompt (`answer`, `answer-concise`);
+4. opens in headless Chromium (Playwright with `executable_path`; no browser download), after
+   dismissing Dagster's one-time "Join the community" dialog, the code locations page, the
    global asset graph (`/asset-groups`, all groups expanded, zoomed out to fit), each group's
-   graph at full detail, and the lineage of `chunk_embeddings` (nearest neighbours, depth 2),
-   and saves `asset-graph.png`, `group-GROUP.png` and `lineage-chunk_embeddings.png` under
-   `$LLMOPS_HOME/reports/ui/`, next to `dagster-dev.log`;
-5. stops `dagster dev` (its whole process group).
+   graph at full detail, the lineage of `chunk_embeddings` (nearest neighbours, depth 2) and
+   its metadata plots, and saves `code-locations.png`, `asset-graph.png`, `group-GROUP.png`,
+   `lineage-chunk_embeddings.png` and `plots-chunk_embeddings.png` under
+   `$LLMOPS_HOME/reports/ui/`, next to `llmops-ui.log`;
+5. stops `llmops ui` with Ctrl-C, which stops both services.
 
 Evaluation: the full 48-question eval set takes about 20 minutes with the local 135M model, so
 `evaluate` runs on a 3-question copy of `evalsets/handbook.jsonl` (two answerable questions, one
@@ -30,13 +34,14 @@ unanswerable) written to `$LLMOPS_HOME/evalsets/`, which `LLMOPS_EVALSETS_DIR` p
 instance. The answers and scores are real (same model, same code path), on fewer questions.
 `--skip-eval` leaves the evaluation assets unmaterialized (the group must still appear).
 
-It fails (exit 1, naming what is wrong) when the code location does not load, a run does not
-succeed, the global graph misses one of the groups corpus, index, prompts, evaluation,
-monitoring, a group's graph misses one of its assets, shows a "Failed" marker or an error banner,
-or does not show "Materialized" on each unpartitioned asset (partitioned ones show the share of
-partitions filled), or the lineage view misses `chunk_embeddings` or its neighbours
-`document_chunks` (upstream) and `eval_answers` (downstream). On a browser error the page is
-saved as `failure.png`. Bad arguments, or Playwright or /usr/bin/chromium missing, exit 2.
+It fails (exit 1, naming what is wrong) when the code location does not load or is not shown as
+loaded, a run does not succeed, the global graph misses one of the groups corpus, index,
+prompts, evaluation, monitoring, context, a group's graph misses one of its assets, shows a
+"Failed" marker or an error banner, or does not show "Materialized" on each unpartitioned asset
+(partitioned ones show the share of partitions filled), or the lineage view misses
+`chunk_embeddings` or its neighbours `document_chunks` (upstream) and `eval_answers`
+(downstream), or the plots miss `embedded` or `reused`. On a browser error the page is saved
+as `failure.png`. Bad arguments, or Playwright or /usr/bin/chromium missing, exit 2.
 """
 
 from __future__ import annotations
@@ -46,9 +51,7 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -58,6 +61,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from llmops.entrypoints.ui import CodeLocationError, DagsterGraphQL, free_port, port_free
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -71,11 +76,14 @@ BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 LOCATION = "llmops"
 REPOSITORY = "__repository__"
-GROUPS = ("corpus", "index", "prompts", "evaluation", "monitoring")
+GROUPS = ("corpus", "index", "prompts", "evaluation", "monitoring", "context")
 EVAL_QUESTION_IDS = ("hb-001", "hb-002", "hb-045")
 EVAL_ASSETS = ("eval_dataset", "eval_answers", "eval_scores")
 LINEAGE_ASSET = "chunk_embeddings"
 LINEAGE_NEIGHBOURS = ("document_chunks", "eval_answers")
+# Materialized twice (a full index, then an incremental no-op), so its plots have two points.
+PLOT_ASSET = "chunk_embeddings"
+PLOT_METADATA = ("embedded", "reused")
 # Text the Dagster UI shows for a failed materialization or a page that did not load.
 ERROR_MARKERS = (
     "Failed",
@@ -107,17 +115,6 @@ def log(message: str) -> None:
 
 
 # --- dagster dev -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def write_small_evalset(folder: Path) -> Path:
@@ -153,25 +150,12 @@ def instance_env(home: Path, evalsets_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_dagster(home: Path, port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    """`dagster dev` as the leader of a new process group, its output in log_path."""
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "pipelines" / "dagster.yaml", dagster_home / "dagster.yaml")
-    command = [
-        str(BIN / "dagster"),
-        "dev",
-        "-w",
-        str(PROJECT_ROOT / "workspace.yaml"),
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-    ]
-    log(f"starting dagster dev on http://127.0.0.1:{port} (log: {log_path})")
+def start_ui(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """`llmops ui` (what `make run` starts) as the leader of a new process group."""
+    log(f"starting llmops ui on http://127.0.0.1:{port} (its output: {log_path})")
     with log_path.open("w", encoding="utf-8") as out:
         return subprocess.Popen(
-            command,
+            [str(BIN / "llmops"), "ui", "--port", str(port)],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,
@@ -180,79 +164,33 @@ def start_dagster(home: Path, port: int, env: dict[str, str], log_path: Path) ->
         )
 
 
-def stop_dagster(process: subprocess.Popen, grace: float = 30.0) -> None:
-    """Ctrl-C to `dagster dev` (its own clean shutdown), then TERM and KILL to its group."""
-    if process.poll() is not None:
-        return
-    group = os.getpgid(process.pid)
-    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+def stop_ui(process: subprocess.Popen, grace: float = 60.0) -> None:
+    """Ctrl-C to `llmops ui` (it stops the webserver and the daemon), then KILL to its group
+    (the services then outlive it: their process groups are their own)."""
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGINT)
         try:
-            if sig == signal.SIGINT:
-                os.kill(process.pid, sig)
-            else:
-                os.killpg(group, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=wait)
-            break
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            log(f"dagster dev still running after {wait:.0f} s; sending {sig.name} to its group")
-    with contextlib.suppress(ProcessLookupError):  # children that outlived the leader
-        os.killpg(group, signal.SIGKILL)
-    log("dagster dev stopped")
+            log(f"llmops ui still running after {grace:.0f} s; killing its group")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+            process.wait()
+    log("llmops ui stopped")
 
 
 # --- GraphQL ---------------------------------------------------------------------------------
 
 
-class Dagster:
-    """The GraphQL API of one running `dagster dev`."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-
-    def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = json.dumps({"query": text, "variables": variables or {}}).encode()
-        request = urllib.request.Request(
-            f"{self.base_url}/graphql", body, {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            payload = json.loads(response.read())
-        if payload.get("errors"):
-            raise CheckFailed(f"GraphQL error: {payload['errors'][0].get('message')}")
-        return payload["data"]
+class Dagster(DagsterGraphQL):
+    """The GraphQL API of the running webserver, with what this check launches and reads."""
 
     def wait_ready(self, process: subprocess.Popen, timeout: float) -> None:
-        """Until /server_info answers and the code location is loaded (or failed to load)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise CheckFailed(f"dagster dev exited with code {process.returncode}")
-            if self._location_loaded():
-                return
-            time.sleep(2)
-        raise CheckFailed(f"dagster dev was not ready after {timeout:.0f} s")
-
-    def _location_loaded(self) -> bool:
+        """Until the code location is loaded; CheckFailed if it failed or `llmops ui` exited."""
         try:
-            with urllib.request.urlopen(f"{self.base_url}/server_info", timeout=5):
-                pass
-            data = self.query(
-                """{ workspaceOrError { __typename ... on Workspace { locationEntries {
-                     name loadStatus locationOrLoadError { __typename
-                     ... on PythonError { message } } } } } }"""
-            )
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
-        for entry in data["workspaceOrError"].get("locationEntries", []):
-            if entry["name"] != LOCATION or entry["loadStatus"] != "LOADED":
-                continue
-            loaded = entry["locationOrLoadError"] or {}
-            if loaded.get("__typename") == "PythonError":
-                raise CheckFailed(f"code location {LOCATION} failed to load: {loaded['message']}")
-            return True
-        return False
+            self.wait_loaded(lambda: process.poll() is None, timeout)
+        except CodeLocationError as error:
+            raise CheckFailed(str(error)) from error
 
     def stop_automation(self) -> None:
         """Switch every running sensor and schedule of the code location off."""
@@ -365,7 +303,7 @@ class Dagster:
         """The step errors of a failed run, or where to look when they cannot be read."""
         try:
             return self._step_errors(run_id)
-        except (CheckFailed, urllib.error.URLError, KeyError, TypeError):
+        except (CheckFailed, CodeLocationError, urllib.error.URLError, KeyError, TypeError):
             return f"see the run in the UI ({self.base_url}/runs/{run_id})"
 
     def _step_errors(self, run_id: str) -> str:
@@ -410,6 +348,9 @@ def jobs_to_run(yesterday: str) -> list[Job]:
         Job("monitoring", ("cost_report", "feedback_summary", "guardrail_report")),
         Job("propose_eval_cases", ("feedback_summary", "feedback_eval_candidates")),
         Job("drift", ("query_log", "query_embeddings", "embedding_drift_report"), yesterday),
+        Job("register_contexts", ("context_versions",)),
+        # again: nothing changed, so a second point for the plots (0 embedded, all reused)
+        Job("reindex", ("source_documents", "document_chunks", "chunk_embeddings")),
     ]
 
 
@@ -605,6 +546,34 @@ def check_lineage(page: Any, base_url: str, out: Path) -> None:
     log(f"lineage of {LINEAGE_ASSET}: {', '.join(LINEAGE_NEIGHBOURS)} around it, no error marker")
 
 
+def check_code_location(page: Any, base_url: str, out: Path) -> None:
+    """Deployment → Code locations: `llmops` is listed as loaded, before anything else."""
+    page.goto(f"{base_url}/locations", wait_until="networkidle")
+    dismiss_dialogs(page)
+    page.get_by_text(LOCATION, exact=True).first.wait_for(timeout=60_000)
+    page.get_by_text("Loaded", exact=True).first.wait_for(timeout=60_000)
+    page.screenshot(path=str(out))
+    errors = find_errors(page_text(page))
+    if errors:
+        raise CheckFailed(f"code locations page shows {', '.join(map(repr, errors))} (see {out})")
+    log(f"code location {LOCATION}: Loaded ({out.name})")
+
+
+def check_plot(page: Any, base_url: str, out: Path) -> None:
+    """The Plots tab of PLOT_ASSET: its numeric metadata over its materializations."""
+    page.goto(f"{base_url}/assets/{PLOT_ASSET}?view=plots", wait_until="networkidle")
+    dismiss_dialogs(page)
+    for name in PLOT_METADATA:
+        page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
+    page.locator("canvas").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(out))
+    errors = find_errors(page_text(page))
+    if errors:
+        raise CheckFailed(f"plots of {PLOT_ASSET} show {', '.join(map(repr, errors))} (see {out})")
+    log(f"plots of {PLOT_ASSET}: {', '.join(PLOT_METADATA)} drawn ({out.name})")
+
+
 def check_in_browser(
     base_url: str, groups: dict[str, list[str]], unpartitioned: set[str], out_dir: Path
 ) -> None:
@@ -612,12 +581,14 @@ def check_in_browser(
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         page = browser.new_page(viewport={"width": 1920, "height": 1400})
         try:
+            check_code_location(page, base_url, out_dir / "code-locations.png")
             assets = [asset for group in GROUPS for asset in groups[group]]
             check_asset_graph(page, base_url, assets, out_dir / "asset-graph.png")
             for group in GROUPS:
                 shot = out_dir / f"group-{group}.png"
                 check_group(page, base_url, group, groups[group], unpartitioned, shot)
             check_lineage(page, base_url, out_dir / f"lineage-{LINEAGE_ASSET}.png")
+            check_plot(page, base_url, out_dir / f"plots-{PLOT_ASSET}.png")
         except PlaywrightError as error:
             shot = out_dir / "failure.png"
             page.screenshot(path=str(shot))
@@ -649,7 +620,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.port and not 0 < args.port < 65536:
         parser.error(f"--port must be between 1 and 65535, got {args.port}")
-    if args.port and port_in_use(args.port):
+    if args.port and not port_free("127.0.0.1", args.port):
         parser.error(f"--port {args.port} is already in use")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
@@ -676,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log(f"LLMOPS_HOME={home}; eval set of this instance: {evalset} ({len(EVAL_QUESTION_IDS)} q.)")
     env = instance_env(home, evalsets_dir)
-    process = start_dagster(home, port, env, out_dir / "dagster-dev.log")
+    process = start_ui(port, env, out_dir / "llmops-ui.log")
     try:
         dagster = Dagster(base_url)
         dagster.wait_ready(process, args.timeout)
@@ -686,11 +657,11 @@ def main(argv: list[str] | None = None) -> int:
         materialized = materialize(dagster, home, args.skip_eval, args.timeout)
         groups = check_groups(dagster, materialized)
         check_in_browser(base_url, groups, dagster.unpartitioned_assets(), out_dir)
-    except CheckFailed as error:
+    except (CheckFailed, CodeLocationError) as error:
         log(f"FAILED: {error}")
         return 1
     finally:
-        stop_dagster(process)
+        stop_ui(process)
     log(f"OK in {time.monotonic() - started:.0f} s; screenshots in {out_dir}")
     return 0
 

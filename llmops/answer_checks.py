@@ -72,3 +72,27 @@ def groundedness(answer: str, contexts: list[str]) -> Groundedness | None:
         tokens=len(claimed),
         unsupported=tuple(dict.fromkeys(unsupported)),
     )
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def repetition_start(text: str) -> int | None:
+    """Where `text` begins writing a sentence it has already written, or None.
+
+    Small models loop: greedy decoding of SmolLM2-135M repeats its first sentence until the token
+    cap. Only complete sentences (followed by white space) count, compared without case,
+    punctuation or citations, so a sentence cut by the cap is never mistaken for a repeat.
+    """
+    seen: set[str] = set()
+    start = 0
+    for boundary in _SENTENCE_END.finditer(text):
+        sentence = " ".join(
+            re.findall(r"\w+", _CITATION.sub(" ", _normalise(text[start : boundary.start()])))
+        )
+        if sentence:
+            if sentence in seen:
+                return start
+            seen.add(sentence)
+        start = boundary.end()
+    return None

@@ -26,6 +26,7 @@ import regex
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from llmops.answer_checks import repetition_start
 from llmops.errors import LlmopsError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -81,7 +82,9 @@ class Completion:
     it sends none), the local tokenizer's ids without the end-of-turn token. `model` is the
     model that answered as the endpoint names it (OpenAI reports dated snapshots such as
     `gpt-4o-mini-2024-07-18`). `latency_ms` is wall time with retries, without the one-off load
-    of the local model; `attempts` counts requests, retries included.
+    of the local model; `attempts` counts requests, retries included. `finish_reason` is `stop`,
+    `length` (cut at `max_output_tokens`) or, on the local model, `repetition`: it began to
+    write a sentence again, and the repeat was cut.
     """
 
     text: str
@@ -138,6 +141,24 @@ def _local_model(path: str):
         file.parent, gguf_file=file.name, dtype=torch.float32
     )
     return model.eval()
+
+
+class _RepeatedSentence:
+    """A generation stopping criterion: stop once the reply repeats a whole sentence.
+
+    The repeat is cut from the text afterwards; its tokens were generated, so they are counted.
+    """
+
+    def __init__(self, tokenizer, input_tokens: int) -> None:
+        self.tokenizer = tokenizer
+        self.input_tokens = input_tokens
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        text = self.tokenizer.decode(input_ids[0, self.input_tokens :], skip_special_tokens=True)
+        done = repetition_start(text) is not None
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
 @cache
@@ -449,23 +470,34 @@ class LLMClient(ConfigurableResource):
             sampling = {"do_sample": True, "temperature": temperature}
         else:
             sampling = {"do_sample": False}
+        from transformers import StoppingCriteriaList
+
+        repeat = _RepeatedSentence(tokenizer, input_tokens)
         with _GENERATE_LOCK, torch.inference_mode():
             output = model.generate(
                 **inputs,
                 max_new_tokens=max_output_tokens,
                 pad_token_id=tokenizer.eos_token_id,
+                stopping_criteria=StoppingCriteriaList([repeat]),
                 **sampling,
             )
         generated = output[0, input_tokens:].tolist()
         stopped = bool(generated) and generated[-1] == tokenizer.eos_token_id
         if stopped:
             generated = generated[:-1]
+        text = tokenizer.decode(generated, skip_special_tokens=True)
+        if (cut := repetition_start(text)) is not None:
+            text, finish = text[:cut], "repetition"
+        elif stopped or len(generated) < max_output_tokens:
+            finish = "stop"
+        else:
+            finish = "length"
         return Completion(
-            text=tokenizer.decode(generated, skip_special_tokens=True).strip(),
+            text=text.strip(),
             model=LOCAL_MODEL,
             input_tokens=input_tokens,
             output_tokens=len(generated),
-            finish_reason="stop" if stopped or len(generated) < max_output_tokens else "length",
+            finish_reason=finish,
             latency_ms=(time.perf_counter() - start) * 1000,
             provider="local",
         )

@@ -96,7 +96,8 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         assert process.poll() is None, out.read_text()
         yield {"graphql": graphql, "docs": docs, "env": env, "out": out, "root": root}
     finally:
-        os.killpg(process.pid, signal.SIGINT)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:

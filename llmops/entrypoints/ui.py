@@ -192,7 +192,11 @@ def stop(processes: list[subprocess.Popen], grace: float = 20.0) -> None:
 
 
 def asset_states(settings: Settings) -> list[AssetState]:
-    """Every asset of the definitions and its last materialization in this instance."""
+    """Every asset of the definitions and its last materialization in this instance.
+
+    Opening the instance here also creates its storages before the services start: the
+    webserver and the daemon would otherwise race to create the same SQLite tables.
+    """
     from dagster import DagsterInstance
 
     from pipelines.definitions import defs
@@ -200,6 +204,7 @@ def asset_states(settings: Settings) -> list[AssetState]:
     settings.prepare_dagster_home()
     keys = sorted(defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.path)
     with DagsterInstance.get() as instance:
+        instance.all_instigator_state()
         states = []
         for key in keys:
             event = instance.get_latest_materialization_event(key)
@@ -246,21 +251,26 @@ def run_ui(settings: Settings, host: str, port: int, echo: Any, timeout: float =
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    echo(f"Starting the Dagster webserver and daemon on {url} ...")
+    states = asset_states(settings)
+    # Both handled explicitly: a process started in the background inherits SIGINT ignored.
+    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with dagster_services(settings, host, port, log_path) as processes:
             try:
-                return _serve(settings, url, processes, log_path, echo, timeout)
+                return _serve(settings, url, states, processes, log_path, echo, timeout)
             except KeyboardInterrupt:
                 echo("Stopping the Dagster webserver and daemon ...")
                 return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _serve(
     settings: Settings,
     url: str,
+    states: list[AssetState],
     processes: list[subprocess.Popen],
     log_path: Path,
     echo: Any,
@@ -269,12 +279,11 @@ def _serve(
     def alive() -> bool:
         return all(p.poll() is None for p in processes)
 
-    echo(f"Starting the Dagster webserver and daemon on {url} ...")
     try:
         DagsterGraphQL(url).wait_loaded(alive, timeout)
     except CodeLocationError as error:
         raise CodeLocationError(f"{error} (log: {log_path})") from error
-    echo(welcome(settings, url, asset_states(settings), log_path))
+    echo(welcome(settings, url, states, log_path))
     while alive():
         time.sleep(1)
     dead = next(p for p in processes if p.poll() is not None)
