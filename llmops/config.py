@@ -23,6 +23,7 @@ class Settings:
     database_url: str
     lancedb_uri: str
     contexts_dir: Path = Path("contexts")
+    log_level: str = "WARNING"
     eval_cron: str = "0 2 * * *"
     monitoring_cron: str = "0 3 * * *"
 
@@ -55,6 +56,7 @@ class Settings:
             database_url=os.environ.get("LLMOPS_DATABASE_URL") or f"sqlite:///{home / 'llmops.db'}",
             lancedb_uri=os.environ.get("LLMOPS_LANCEDB_URI") or str(home / "lancedb"),
             contexts_dir=Path(os.environ.get("LLMOPS_CONTEXTS_DIR") or "contexts").resolve(),
+            log_level=os.environ.get("LLMOPS_LOG_LEVEL") or "WARNING",
             eval_cron=cron_env("LLMOPS_EVAL_CRON", "0 2 * * *"),
             monitoring_cron=cron_env("LLMOPS_MONITORING_CRON", "0 3 * * *"),
         )

@@ -240,6 +240,7 @@ def answer(
             output_tokens=made.completion.output_tokens,
             cost_usd=made.cost_usd,
             trimmed=made.prepared.trimmed,
+            truncated=made.completion.finish_reason == "length",
             status="answered",
         )
         if guardrails is not None:

@@ -28,6 +28,7 @@ from pipelines.jobs import (
     reindex_job,
     score_contexts_job,
 )
+from pipelines.loggers import console
 from pipelines.schedules import daily_drift_check, daily_monitoring, nightly_evaluation
 from pipelines.sensors import (
     documents_changed,
@@ -84,4 +85,5 @@ defs = dg.Definitions(
         drift_detected,
     ],
     resources=build_resources(Settings.from_env()),
+    loggers={"console": console},
 )

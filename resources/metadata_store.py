@@ -42,6 +42,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    false,
     func,
     select,
     text,
@@ -213,6 +214,7 @@ class QueryLogRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     api_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
     context: Mapped[str | None] = mapped_column(String(200))
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class FeedbackRow(Base):
@@ -405,6 +407,7 @@ class QueryRecord:
     created_at: datetime = field(default_factory=utcnow)
     api_key_id: str | None = None
     context: str | None = None  # NAME@VERSION of the context configuration that retrieved
+    truncated: bool = False  # the answer was cut at the output token cap
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "created_at", _utc(self.created_at, "created_at"))

@@ -163,6 +163,26 @@ class VectorStore(ConfigurableResource):
             table.checkout(version)
         return table
 
+    def headings(self, name: str, version: int, chunk_ids: Collection[str]) -> dict[str, str]:
+        """The heading path of each chunk id found in table `name` at `version` (what a served
+        answer cited, even after re-indexing removed it from the latest version)."""
+        if not chunk_ids:
+            return {}
+        try:
+            table = self.db.open_table(name)
+        except ValueError:
+            return {}
+        table.checkout(version)
+        quoted = ", ".join("'" + c.replace("'", "''") + "'" for c in chunk_ids)
+        rows = (
+            table.search()
+            .where(f"chunk_id IN ({quoted})")
+            .select(["chunk_id", "heading"])
+            .limit(len(chunk_ids))
+            .to_list()
+        )
+        return {row["chunk_id"]: row["heading"] or "" for row in rows}
+
     def stored_chunks(self, model_id: str) -> pa.Table:
         """`chunk_id` and `document` of every stored row (no vectors are read)."""
         if not self.has_table(model_id):

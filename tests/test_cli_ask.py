@@ -47,7 +47,19 @@ def test_ask_offline_then_audit_after_the_document_changed(tmp_path, monkeypatch
     assert reindexed["embedded"] == 1
     assert reindexed["table_version"] > answer["index_version"]
 
-    audited = llmops("audit", answer["query_id"], "--json", home=home, docs=docs)
+    shown = llmops("audit", answer["query_id"], home=home, docs=docs)
+    assert shown.returncode == 0, shown.stderr
+    assert "question:\n  How many days of annual leave do I get?" in shown.stdout
+    assert f"answer:\n  {answer['answer'].splitlines()[0]}" in shown.stdout
+    assert "leave.md — Annual leave" in shown.stdout  # the cited passage with its heading
+    assert f"prompt {answer['prompt']}" in shown.stdout
+    assert f"v{answer['index_version']}" in shown.stdout
+    assert "add --rerun" in shown.stdout
+    assert not json.loads(llmops("audit", answer["query_id"], "--json", home=home).stdout).get(
+        "rerun"
+    )
+
+    audited = llmops("audit", answer["query_id"], "--rerun", "--json", home=home, docs=docs)
     assert audited.returncode == 0, audited.stderr
     report = json.loads(audited.stdout)
     assert report["lineage"]["query_id"] == answer["query_id"]

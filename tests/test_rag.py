@@ -184,3 +184,17 @@ def test_local_model_answers_offline(indexed, embedder, store, metadata):
     again = audit(metadata.query(record.query_id), embedder, store, local, metadata, limits)
     assert again.same_chunks
     assert again.same_answer  # greedy decoding is deterministic
+
+
+def test_an_answer_cut_at_the_token_cap_is_marked_truncated(
+    indexed, embedder, store, llm, metadata, server
+):
+    server.script(
+        ok("Everyone gets 27 days", completion_tokens=100, finish_reason="length"),
+        ok("27 days [leave.md]", completion_tokens=6),
+    )
+    cut = _ask("How many days of annual leave do I get?", embedder, store, llm, metadata)
+    whole = _ask("How many days of annual leave do I get?", embedder, store, llm, metadata)
+    assert (cut.truncated, whole.truncated) == (True, False)
+    assert metadata.query(cut.query_id).truncated is True
+    assert metadata.query(whole.query_id).truncated is False

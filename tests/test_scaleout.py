@@ -164,7 +164,7 @@ def test_lancedb_on_s3_ingest_search_ask_audit(tmp_path, monkeypatch, s3):
         assert reindexed.returncode == 0, reindexed.stderr
         assert json.loads(reindexed.stdout)["table_version"] > answer["index_version"]
 
-        audited = llmops("audit", answer["query_id"], "--json", home=home)
+        audited = llmops("audit", answer["query_id"], "--rerun", "--json", home=home)
         assert audited.returncode == 0, audited.stderr
     report = json.loads(audited.stdout)
     assert report["lineage"]["index_version"] == answer["index_version"]

@@ -6,7 +6,9 @@ message is also printed as `{"error": …}` on stdout.
 """
 
 import json
+import logging
 import sys
+import textwrap
 import time
 from functools import partial
 from pathlib import Path
@@ -16,6 +18,8 @@ from pydantic import BaseModel, Field
 
 from llmops.config import Settings
 from llmops.entrypoints import payloads
+from llmops.entrypoints.verbosity import configure as configure_logging
+from llmops.entrypoints.verbosity import dagster_level, log_level
 from llmops.errors import IndexNotFoundError, InputError, LlmopsError
 from llmops.jsonl import read_jsonl
 from resources.metadata_store import MetadataStoreError
@@ -42,8 +46,19 @@ def _emit(payload: dict, as_json: bool, human: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="llmops")
-def cli() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Show library and Dagster logs on stderr: -v INFO, -vv DEBUG [default: "
+    "$LLMOPS_LOG_LEVEL or WARNING].",
+)
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """Operate a retrieval-augmented assistant as versioned Dagster assets."""
+    level = log_level(verbose, Settings.from_env().log_level)
+    configure_logging(level)
+    ctx.obj = {"log_level": level}
 
 
 @cli.command()
@@ -119,8 +134,9 @@ def _execute_job(
     instance = DagsterInstance.get()
     for run_id in recover(instance):
         click.echo(f"recovered run {run_id}: its process had died; its pool slot is free", err=True)
+    console = {"console": {"config": {"log_level": _dagster_level()}}}
     result = defs.resolve_job_def(name).execute_in_process(
-        run_config={**run_config, "loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        run_config={**run_config, "loggers": console},
         instance=instance,
         partition_key=partition_key,
         raise_on_error=False,
@@ -142,6 +158,13 @@ def _execute_job(
             f"{name} run {result.run_id} failed: {'; '.join(failures) or 'see the Dagster UI'}"
         )
     return result
+
+
+def _dagster_level() -> str:
+    """The console log level of in-process runs: the CLI's (WARNING unless -v)."""
+    context = click.get_current_context(silent=True)
+    obj = context.find_root().obj if context else None
+    return dagster_level(obj["log_level"] if obj else logging.WARNING)
 
 
 class BatchQuery(BaseModel):
@@ -234,10 +257,15 @@ def ask(text: str, prompt_ref: str, as_json: bool) -> None:
     )
     payload = payloads.lineage(record)
     sources = ", ".join(dict.fromkeys(c["source"] for c in payload["citations"])) or "none"
+    cut = (
+        f" […cut at the {record.output_tokens}-token output limit (LLMOPS_MAX_OUTPUT_TOKENS)]"
+        if record.truncated
+        else ""
+    )
     _emit(
         payload,
         as_json,
-        f"{record.answer}\n\nsources: {sources}\nquery {record.query_id} · prompt "
+        f"{record.answer}{cut}\n\nsources: {sources}\nquery {record.query_id} · prompt "
         f"{payload['prompt']} · index v{record.table_version} · {record.chat_model} · "
         f"{record.input_tokens}+{record.output_tokens} tokens · ${record.cost_usd:.6f}",
     )
@@ -484,14 +512,21 @@ def experiments_show(ref: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("query_id")
+@click.option(
+    "--rerun",
+    is_flag=True,
+    help="Also re-run retrieval and the LLM against the logged versions and compare.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def audit(query_id: str, as_json: bool) -> None:
-    """The lineage of one served answer, and a re-run against the same versions.
+def audit(query_id: str, rerun: bool, as_json: bool) -> None:
+    """Show how one served answer was made; --rerun reproduces it against the same versions.
 
-    Retrieval reads the LanceDB table checked out at the logged version with the logged context
-    configuration, and the prompt at the logged version, so the same chunks come back even
-    after re-indexing; with a deterministic model the same answer comes back too, and any
-    difference is shown.
+    The lineage is the question, the answer, its status, the cited passages and the prompt,
+    context, index and model versions. With --rerun, retrieval reads the LanceDB table checked
+    out at the logged version with the logged context configuration, and the prompt at the
+    logged version, so the same chunks come back even after re-indexing; with a deterministic
+    model the same answer comes back too, and any difference is shown (as GET
+    /v1/queries/ID?rerun=true does).
     """
     from llmops import rag
 
@@ -499,29 +534,57 @@ def audit(query_id: str, as_json: bool) -> None:
     record = store.query(query_id)
     if record is None:
         raise InputError(f"no logged query with id {query_id!r}")
+    payload: dict = {"lineage": payloads.lineage(record)}
     embedder, vectors, llm, limits = _answer_clients()
-    settings = rag.RagSettings()
-    if record.context:
-        from llmops.context_registry import resolve
-        from llmops.experiments import serving_settings
+    result = None
+    if rerun:
+        settings = rag.RagSettings()
+        if record.context:
+            from llmops.context_registry import resolve
+            from llmops.experiments import serving_settings
 
-        settings, embedder = serving_settings(resolve(store, record.context), embedder)
-    result = rag.audit(record, embedder, vectors, llm, store, limits, settings)
-    payload = {
-        "lineage": payloads.lineage(record),
-        "rerun": payloads.rerun(result),
-    }
-    lineage = payload["lineage"]
-    _emit(
-        payload,
-        as_json,
-        f"query {query_id} at {lineage['created_at']}\n"
-        f"  prompt {lineage['prompt']} · {lineage['table']} v{lineage['index_version']} · "
-        f"{lineage['embedding_model']} · {lineage['chat_model']}\n"
-        f"  chunks: {', '.join(c['chunk_id'] for c in lineage['citations']) or 'none'}\n"
-        f"re-run: same chunks: {result.same_chunks} · same answer: {result.same_answer}\n"
-        f"{result.answer_diff}",
+            settings, embedder = serving_settings(resolve(store, record.context), embedder)
+        result = rag.audit(record, embedder, vectors, llm, store, limits, settings)
+        payload["rerun"] = payloads.rerun(result)
+    if as_json:
+        _emit(payload, True, "")
+        return
+    headings = vectors.headings(
+        record.table_name, record.table_version, [c.chunk_id for c in record.chunks]
     )
+    _emit(payload, False, audit_text(payload["lineage"], headings, result))
+
+
+def audit_text(lineage: dict, headings: dict[str, str], result=None) -> str:
+    """`llmops audit` for a person: what was asked and answered, from which passages, with
+    which versions, and the re-run's verdict when there is one."""
+    sources = [
+        f"  {i}. [{c['score']:.3f}] {c['source']}"
+        + (f" — {headings[c['chunk_id']]}" if headings.get(c["chunk_id"]) else "")
+        for i, c in enumerate(lineage["citations"], start=1)
+    ]
+    answer = textwrap.indent(lineage["answer"] or "(empty)", "  ")
+    lines = [
+        f"query {lineage['query_id']} · {lineage['created_at'][:19]} · {lineage['status']}"
+        + (" · answer cut at the token limit" if lineage.get("truncated") else ""),
+        f"question:\n  {lineage['question']}",
+        f"answer:\n{answer}",
+        "sources:" if sources else "sources: none",
+        *sources,
+        f"versions: prompt {lineage['prompt']} · context {lineage['context'] or 'default'} · "
+        f"index {lineage['table']} v{lineage['index_version']} · {lineage['embedding_model']} "
+        f"· {lineage['chat_model']}",
+    ]
+    if result is None:
+        lines.append("re-run: not done (add --rerun to reproduce it against these versions)")
+    else:
+        lines.append(
+            f"re-run: same chunks: {'yes' if result.same_chunks else 'NO'} · "
+            f"same answer: {'yes' if result.same_answer else 'NO'}"
+        )
+        if result.answer_diff:
+            lines.append(result.answer_diff)
+    return "\n".join(lines)
 
 
 def _metadata_store():

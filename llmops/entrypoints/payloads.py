@@ -18,6 +18,7 @@ def lineage(record: QueryRecord) -> dict[str, Any]:
         "created_at": record.created_at.isoformat(),
         "question": record.question,
         "answer": record.answer,
+        "truncated": record.truncated,
         "status": record.status,
         "prompt": f"{record.prompt_name}@{record.prompt_version}",
         "prompt_version": record.prompt_version,

@@ -280,6 +280,7 @@ class Lineage(BaseModel):
     created_at: str
     question: str
     answer: str
+    truncated: bool = False  # the answer was cut at the output token cap
     status: str
     prompt: str
     prompt_version: str
