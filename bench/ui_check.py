@@ -26,7 +26,10 @@ What it does, in order:
    its metadata plots, and saves `code-locations.png`, `asset-graph.png`, `group-GROUP.png`,
    `lineage-chunk_embeddings.png` and `plots-chunk_embeddings.png` under
    `$LLMOPS_HOME/reports/ui/`, next to `llmops-ui.log`;
-5. stops `llmops ui` with Ctrl-C, which stops both services.
+5. starts `llmops serve` on the same home and opens its /docs in Chromium with every request
+   that leaves 127.0.0.1 refused: Swagger UI must render from the assets the service serves
+   (`api-docs-offline.png`);
+6. stops `llmops ui` with Ctrl-C, which stops both services.
 
 Evaluation: the full 48-question eval set takes about 20 minutes with the local 135M model, so
 `evaluate` runs on a 3-question copy of `evalsets/handbook.jsonl` (two answerable questions, one
@@ -598,6 +601,67 @@ def check_in_browser(
             browser.close()
 
 
+# --- the HTTP service's API docs, offline ----------------------------------------------------
+
+
+def check_api_docs_offline(env: dict[str, str], out: Path, timeout: float) -> None:
+    """`llmops serve`'s /docs in Chromium with every request off this machine refused: Swagger
+    UI must render the API from the assets the service itself serves."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = out.parent / "llmops-serve.log"
+    with log_path.open("w", encoding="utf-8") as server_log:
+        server = subprocess.Popen(
+            [str(BIN / "llmops"), "serve", "--port", str(port)],
+            env=env,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    refused: list[str] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while not _answers(f"{base_url}/healthz"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise CheckFailed(f"llmops serve did not start (see {log_path})")
+            time.sleep(1)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+
+            def offline(route: Any) -> None:
+                if route.request.url.startswith(base_url):
+                    route.continue_()
+                else:
+                    refused.append(route.request.url)
+                    route.abort("internetdisconnected")
+
+            page.route("**/*", offline)
+            try:
+                page.goto(f"{base_url}/docs", wait_until="networkidle")
+                page.locator(".swagger-ui .info .title").wait_for(timeout=60_000)
+                page.get_by_text("/v1/ask", exact=True).first.wait_for(timeout=30_000)
+                page.screenshot(path=str(out))
+            finally:
+                browser.close()
+    except PlaywrightError as error:
+        raise CheckFailed(f"/docs did not render offline: {str(error).splitlines()[0]}") from error
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    if refused:
+        raise CheckFailed(f"/docs asked the network for {', '.join(refused)} (see {out})")
+    log(f"API docs render offline: Swagger UI with /v1/ask, no request left 127.0.0.1 ({out.name})")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -657,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         materialized = materialize(dagster, home, args.skip_eval, args.timeout)
         groups = check_groups(dagster, materialized)
         check_in_browser(base_url, groups, dagster.unpartitioned_assets(), out_dir)
+        check_api_docs_offline(env, out_dir / "api-docs-offline.png", args.timeout)
     except (CheckFailed, CodeLocationError) as error:
         log(f"FAILED: {error}")
         return 1

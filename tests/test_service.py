@@ -5,6 +5,7 @@ lets the request in flight finish."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -121,6 +122,21 @@ def test_health_readiness_and_the_checked_in_openapi_schema(client):
     assert served == json.loads(OPENAPI_PATH.read_text()), (
         "regenerate: llmops serve --print-openapi > llmops/entrypoints/openapi.json"
     )
+
+
+def test_api_docs_load_their_assets_from_the_service_not_a_cdn(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert "/docs-assets/swagger-ui-bundle.js" in assets
+    assert "/docs-assets/swagger-ui.css" in assets
+    assert all(a.startswith(("/", "data:")) for a in assets), assets  # nothing from the network
+    script = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert len(script.content) > 500_000
+    assert "SwaggerUIBundle" in script.text
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+    assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN
 
 
 def test_readyz_is_503_with_the_reason_without_an_index(clients, tmp_path):

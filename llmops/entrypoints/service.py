@@ -513,13 +513,36 @@ def create_app(
         version="1",
         summary="The HR-handbook assistant: answers with citations, search and feedback.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package below, not from a CDN
+        redoc_url=None,
     )
     app.state.llmops = state
+    _install_docs(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     _install_metrics(app)
     _install_error_handlers(app)
     _routes(app)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its JavaScript and CSS from the `swagger-ui-bundle` wheel, so
+    the API docs render offline (FastAPI's documented self-hosting of the docs assets)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="llmops API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
 
 
 def _routes(app: FastAPI) -> None:
