@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from llmops.config import Settings
 from llmops.entrypoints import payloads
+from llmops.entrypoints.tables import text_table
 from llmops.entrypoints.verbosity import configure as configure_logging
 from llmops.entrypoints.verbosity import dagster_level, log_level
 from llmops.errors import IndexNotFoundError, InputError, LlmopsError
@@ -369,10 +370,17 @@ def context_list(as_json: bool) -> None:
         }
         for v in store.context_versions()
     ]
-    lines = [
-        f"{v['context']:<32} {','.join(v['labels']):<22} {v['created_at'][:19]}" for v in versions
+    rows = [
+        (
+            v["context"],
+            ", ".join(v["labels"]) or "-",
+            v["created_at"][:19].replace("T", " "),
+            textwrap.shorten(v["description"], 72, placeholder=" …"),
+        )
+        for v in versions
     ]
-    _emit({"versions": versions, "labels": labels}, as_json, "\n".join(lines) or "none")
+    human = text_table(("context", "labels", "created (UTC)", "description"), rows) if rows else ""
+    _emit({"versions": versions, "labels": labels}, as_json, human or "no context versions")
 
 
 @context.command("promote")
@@ -918,13 +926,18 @@ def prompts_list(as_json: bool) -> None:
                 "description": record.description,
             }
         )
-    lines = [
-        f"{name}@{v['version']}  {','.join(v['labels']) or '-':<21} {v['created_at'][:19]}  "
-        f"{v['author'] or ''}"
+    rows = [
+        (
+            f"{name}@{v['version']}",
+            ", ".join(v["labels"]) or "-",
+            v["created_at"][:19].replace("T", " "),
+            v["author"],
+        )
         for name, versions in sorted(listing.items())
         for v in versions
     ]
-    _emit({"prompts": listing}, as_json, "\n".join(lines) or "no prompts")
+    human = text_table(("prompt", "labels", "created (UTC)", "author"), rows) if rows else ""
+    _emit({"prompts": listing}, as_json, human or "no prompts")
 
 
 @prompts.command("show")
@@ -1116,13 +1129,21 @@ def keys_create(
 def keys_list(as_json: bool) -> None:
     """Every key, revoked ones included (ids, names, prefixes; never the secrets)."""
     found = [payloads.api_key(k) for k in _metadata_store().api_keys()]
-    lines = [
-        f"{k['id']}  {k['prefix']}…  {k['name']}  {','.join(k['scopes'])}  "
-        f"{k['rate_limit_per_minute']}/min  budget {k['daily_budget_usd'] or '-'}  "
-        f"{'revoked ' + k['revoked_at'][:19] if k['revoked_at'] else 'active'}"
+    rows = [
+        (
+            k["id"],
+            f"{k['prefix']}…",
+            k["name"],
+            ", ".join(k["scopes"]),
+            f"{k['rate_limit_per_minute']}/min",
+            k["daily_budget_usd"] or "-",
+            f"revoked {k['revoked_at'][:19]}" if k["revoked_at"] else "active",
+        )
         for k in found
     ]
-    _emit({"keys": found}, as_json, "\n".join(lines) or "no keys: the HTTP service is open")
+    headers = ("id", "prefix", "name", "scopes", "rate limit", "daily budget USD", "state")
+    human = text_table(headers, rows) if rows else "no keys: the HTTP service is open"
+    _emit({"keys": found}, as_json, human)
 
 
 @keys.command("revoke")
@@ -1137,6 +1158,52 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
     except UnknownApiKeyError as exc:
         raise InputError(f"{exc}: see `llmops keys list`") from exc
     _emit(payloads.api_key(key), as_json, f"revoked key {key.id} ({key.name})")
+
+
+# The one-line summaries `--help` lists; click would cut the docstrings' first lines mid-phrase.
+SUMMARIES = {
+    "alerts": "List the alerts the sensors recorded, newest first.",
+    "ask": "Answer a question from the knowledge base, with its sources.",
+    "audit": "Show how one served answer was made, and re-run it.",
+    "context": "List and promote context configurations.",
+    "context list": "List every context configuration version with its labels.",
+    "context promote": "Make a context version production, if its gate passed.",
+    "drift": "Test whether two sets of questions differ in meaning.",
+    "eval": "Score prompt versions on an eval set and gate candidates.",
+    "evalset": "Propose and approve eval cases from thumbs-down answers.",
+    "evalset approve": "Add a proposed case to the eval set with its reference answer.",
+    "evalset propose": "Write thumbs-down answers as eval-case proposals.",
+    "experiments": "Measure context configurations on the retrieval benchmarks.",
+    "experiments list": "Compare every experiment run so far.",
+    "experiments run": "Build and score context configurations on the benchmarks.",
+    "experiments show": "Show one experiment and its gate against production.",
+    "feedback": "Rate a served answer up or down.",
+    "guard": "Run the input guardrails on a text or a batch file.",
+    "ingest": "Index a docs folder into the vector store.",
+    "keys": "Create, list and revoke API keys of the HTTP service.",
+    "keys create": "Create an API key and print its secret once.",
+    "keys list": "List every API key, never its secret.",
+    "keys revoke": "Revoke an API key.",
+    "prompts": "List, show, promote and roll back prompt versions.",
+    "prompts list": "List every prompt version with its labels.",
+    "prompts promote": "Make a prompt version production, if its gate passed.",
+    "prompts rollback": "Move a prompt's production label back one version.",
+    "prompts show": "Show one prompt version, its diff and label history.",
+    "search": "Find the passages nearest in meaning to a text.",
+    "serve": "Serve the assistant over HTTP.",
+    "ui": "Open the Dagster UI with its daemon.",
+}
+
+
+def _commands(group: click.Group, prefix: str = ""):
+    for name, command in group.commands.items():
+        yield f"{prefix}{name}", command
+        if isinstance(command, click.Group):
+            yield from _commands(command, f"{prefix}{name} ")
+
+
+for _path, _command in _commands(cli):
+    _command.short_help = SUMMARIES[_path]
 
 
 def main(argv: list[str] | None = None) -> int:
