@@ -23,10 +23,20 @@ def read_jsonl(path: Path, model: type[Record]) -> list[Record]:
         try:
             records.append(model.model_validate_json(line))
         except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(part) for part in error["loc"]) or "line"
-            raise InputError(f"{path}:{number}: {field}: {error['msg']}") from exc
+            raise InputError(f"{path}:{number}: {_problem(exc)}") from exc
     return records
+
+
+def _problem(exc: ValidationError) -> str:
+    """The first error of a line, in words: a bad field by name, or the line not being JSON."""
+    error = exc.errors()[0]
+    if error["type"] == "json_invalid":
+        reason = error["msg"].removeprefix("Invalid JSON: ").replace(" at line 1", " at")
+        return f"not valid JSON ({reason}): each line must be one JSON object"
+    if error["type"] == "model_type":
+        return "not a JSON object: each line must be one"
+    field = ".".join(str(part) for part in error["loc"])
+    return f"{field}: {error['msg']}" if field else error["msg"]
 
 
 class TextLine(BaseModel):

@@ -71,7 +71,7 @@ def test_shipped_contexts_name_an_existing_corpus_document():
         ({**GOOD, "answer": 42}, ":2: answer: Input should be a valid string"),
         ({**GOOD, "question": "?"}, ":2: question: String should have at least 3 characters"),
         ({**GOOD, "score": 0.9}, ":2: score: Extra inputs are not permitted"),
-        ('{"id": "cal-y", ', ":2: line: Invalid JSON"),
+        ('{"id": "cal-y", ', ":2: not valid JSON"),
     ],
 )
 def test_bad_rows_name_file_line_and_field(tmp_path, bad, says):

@@ -40,7 +40,7 @@ def test_schema_file_matches_the_model():
         ({**GOOD, "gold_sources": "leave/pto-policy.md"}, ":2: gold_sources: "),
         ({**GOOD, "gold_sources": ["../secret.md"]}, ":2: gold_sources: Value error"),
         ({**GOOD, "owner": "me"}, ":2: owner: Extra inputs are not permitted"),
-        ('{"id": "q2", ', ":2: line: Invalid JSON"),
+        ('{"id": "q2", ', ":2: not valid JSON"),
     ],
 )
 def test_bad_rows_name_file_line_and_field(tmp_path, bad, says):
