@@ -17,7 +17,7 @@ import click
 from pydantic import BaseModel, Field
 
 from llmops.config import Settings
-from llmops.entrypoints import payloads
+from llmops.entrypoints import human, payloads
 from llmops.entrypoints.tables import text_table
 from llmops.entrypoints.verbosity import configure as configure_logging
 from llmops.entrypoints.verbosity import dagster_level, log_level
@@ -202,11 +202,7 @@ def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
             click.echo(json.dumps({**line, "results": r.results()}, ensure_ascii=False))
         return
     found = retrievals[0]
-    lines = [
-        f"{i}. [{h['score']:.3f}] {h['source']} — {h['heading']}\n   {h['text'][:300]}"
-        for i, h in enumerate(found.results(), start=1)
-    ]
-    _emit(payloads.search_result(text, k, found), as_json, "\n".join(lines) or "no results")
+    _emit(payloads.search_result(text, k, found), as_json, human.search_text(found.results()))
 
 
 def _index_clients():
@@ -560,39 +556,7 @@ def audit(query_id: str, rerun: bool, as_json: bool) -> None:
     headings = vectors.headings(
         record.table_name, record.table_version, [c.chunk_id for c in record.chunks]
     )
-    _emit(payload, False, audit_text(payload["lineage"], headings, result))
-
-
-def audit_text(lineage: dict, headings: dict[str, str], result=None) -> str:
-    """`llmops audit` for a person: what was asked and answered, from which passages, with
-    which versions, and the re-run's verdict when there is one."""
-    sources = [
-        f"  {i}. [{c['score']:.3f}] {c['source']}"
-        + (f" — {headings[c['chunk_id']]}" if headings.get(c["chunk_id"]) else "")
-        for i, c in enumerate(lineage["citations"], start=1)
-    ]
-    answer = textwrap.indent(lineage["answer"] or "(empty)", "  ")
-    lines = [
-        f"query {lineage['query_id']} · {lineage['created_at'][:19]} · {lineage['status']}"
-        + (" · answer cut at the token limit" if lineage.get("truncated") else ""),
-        f"question:\n  {lineage['question']}",
-        f"answer:\n{answer}",
-        "sources:" if sources else "sources: none",
-        *sources,
-        f"versions: prompt {lineage['prompt']} · context {lineage['context'] or 'default'} · "
-        f"index {lineage['table']} v{lineage['index_version']} · {lineage['embedding_model']} "
-        f"· {lineage['chat_model']}",
-    ]
-    if result is None:
-        lines.append("re-run: not done (add --rerun to reproduce it against these versions)")
-    else:
-        lines.append(
-            f"re-run: same chunks: {'yes' if result.same_chunks else 'NO'} · "
-            f"same answer: {'yes' if result.same_answer else 'NO'}"
-        )
-        if result.answer_diff:
-            lines.append(result.answer_diff)
-    return "\n".join(lines)
+    _emit(payload, False, human.audit_text(payload["lineage"], headings, result))
 
 
 def _metadata_store():
