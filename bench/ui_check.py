@@ -17,15 +17,15 @@ What it does, in order:
 3. materializes, through the Dagster GraphQL API of the running instance, one job after the
    other: `reindex`, `register_prompts`, `calibrate_judge` (says "no judge configured" without
    `LLMOPS_JUDGE_MODEL`), `monitoring`, `propose_eval_cases`, `drift` for yesterday's UTC
-   partition, `register_contexts`, `reindex` again (a second point for the plots), and
+   partition, `register_contexts`, and
    `evaluate` for the production version of each prompt (`answer`, `answer-concise`);
 4. opens in headless Chromium (Playwright with `executable_path`; no browser download), after
    dismissing Dagster's one-time "Join the community" dialog, the code locations page, the
    global asset graph (`/asset-groups`, all groups expanded, zoomed out to fit), each group's
    graph at full detail, the lineage of `chunk_embeddings` (nearest neighbours, depth 2) and
-   its metadata plots, and saves `code-locations.png`, `asset-graph.png`, `group-GROUP.png`,
-   `lineage-chunk_embeddings.png` and `plots-chunk_embeddings.png` under
-   `$LLMOPS_HOME/reports/ui/`, next to `llmops-ui.log`;
+   the metadata plots of `eval_scores` (Overview → Metadata → Plots), and saves
+   `code-locations.png`, `asset-graph.png`, `group-GROUP.png`, `lineage-chunk_embeddings.png` and
+   `plots-eval_scores.png` under `$LLMOPS_HOME/reports/ui/`, next to `llmops-ui.log`;
 5. starts `llmops serve` on the same home and opens its /docs in Chromium with every request
    that leaves 127.0.0.1 refused: Swagger UI must render from the assets the service serves
    (`api-docs-offline.png`);
@@ -43,7 +43,8 @@ prompts, evaluation, monitoring, context, a group's graph misses one of its asse
 "Failed" marker or an error banner, or does not show "Materialized" on each unpartitioned asset
 (partitioned ones show the share of partitions filled), or the lineage view misses
 `chunk_embeddings` or its neighbours `document_chunks` (upstream) and `eval_answers`
-(downstream), or the plots miss `embedded` or `reused`. On a browser error the page is saved
+(downstream), or the plots of `eval_scores` miss `hit@5` or `abstention_accuracy` (not checked
+with `--skip-eval`). On a browser error the page is saved
 as `failure.png`. Bad arguments, or Playwright or /usr/bin/chromium missing, exit 2.
 """
 
@@ -84,9 +85,9 @@ EVAL_QUESTION_IDS = ("hb-001", "hb-002", "hb-045")
 EVAL_ASSETS = ("eval_dataset", "eval_answers", "eval_scores")
 LINEAGE_ASSET = "chunk_embeddings"
 LINEAGE_NEIGHBOURS = ("document_chunks", "eval_answers")
-# Materialized twice (a full index, then an incremental no-op), so its plots have two points.
-PLOT_ASSET = "chunk_embeddings"
-PLOT_METADATA = ("embedded", "reused")
+# Partitioned by prompt version: the UI plots each metric's mean across the versions evaluated.
+PLOT_ASSET = "eval_scores"
+PLOT_METADATA = ("hit@5", "abstention_accuracy")
 # Text the Dagster UI shows for a failed materialization or a page that did not load.
 ERROR_MARKERS = (
     "Failed",
@@ -352,8 +353,6 @@ def jobs_to_run(yesterday: str) -> list[Job]:
         Job("propose_eval_cases", ("feedback_summary", "feedback_eval_candidates")),
         Job("drift", ("query_log", "query_embeddings", "embedding_drift_report"), yesterday),
         Job("register_contexts", ("context_versions",)),
-        # again: nothing changed, so a second point for the plots (0 embedded, all reused)
-        Job("reindex", ("source_documents", "document_chunks", "chunk_embeddings")),
     ]
 
 
@@ -444,7 +443,7 @@ def check_asset_graph(page: Any, base_url: str, assets: list[str], out: Path) ->
     page.locator("button:has([aria-label='settings'])").last.click()
     page.get_by_role("menuitem", name="Expand all groups").click()
     page.get_by_text(LINEAGE_ASSET, exact=True).first.wait_for(timeout=30_000)
-    for _ in range(3):  # the expanded graph is taller than the window
+    for _ in range(4):  # the expanded graph (six groups) is taller than the window
         page.locator("button:has([aria-label='zoom_out'])").click()
         page.wait_for_timeout(300)
     page.wait_for_timeout(1500)
@@ -563,9 +562,11 @@ def check_code_location(page: Any, base_url: str, out: Path) -> None:
 
 
 def check_plot(page: Any, base_url: str, out: Path) -> None:
-    """The Plots tab of PLOT_ASSET: its numeric metadata over its materializations."""
-    page.goto(f"{base_url}/assets/{PLOT_ASSET}?view=plots", wait_until="networkidle")
+    """PLOT_ASSET's Overview with its Metadata section switched from Table to Plots: each
+    numeric metadata entry across the partitions materialized."""
+    page.goto(f"{base_url}/assets/{PLOT_ASSET}?view=overview", wait_until="networkidle")
     dismiss_dialogs(page)
+    page.get_by_role("button", name="Plots").first.click(timeout=60_000)
     for name in PLOT_METADATA:
         page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
     page.locator("canvas").first.wait_for(timeout=60_000)
@@ -578,7 +579,11 @@ def check_plot(page: Any, base_url: str, out: Path) -> None:
 
 
 def check_in_browser(
-    base_url: str, groups: dict[str, list[str]], unpartitioned: set[str], out_dir: Path
+    base_url: str,
+    groups: dict[str, list[str]],
+    unpartitioned: set[str],
+    out_dir: Path,
+    skip_eval: bool,
 ) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
@@ -591,7 +596,8 @@ def check_in_browser(
                 shot = out_dir / f"group-{group}.png"
                 check_group(page, base_url, group, groups[group], unpartitioned, shot)
             check_lineage(page, base_url, out_dir / f"lineage-{LINEAGE_ASSET}.png")
-            check_plot(page, base_url, out_dir / f"plots-{PLOT_ASSET}.png")
+            if PLOT_ASSET in groups["evaluation"] and not skip_eval:
+                check_plot(page, base_url, out_dir / f"plots-{PLOT_ASSET}.png")
         except PlaywrightError as error:
             shot = out_dir / "failure.png"
             page.screenshot(path=str(shot))
@@ -720,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
         dagster.wait_idle(args.timeout)
         materialized = materialize(dagster, home, args.skip_eval, args.timeout)
         groups = check_groups(dagster, materialized)
-        check_in_browser(base_url, groups, dagster.unpartitioned_assets(), out_dir)
+        check_in_browser(base_url, groups, dagster.unpartitioned_assets(), out_dir, args.skip_eval)
         check_api_docs_offline(env, out_dir / "api-docs-offline.png", args.timeout)
     except (CheckFailed, CodeLocationError) as error:
         log(f"FAILED: {error}")

@@ -526,13 +526,16 @@ def create_app(
 
 
 def _install_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs with its JavaScript and CSS from the `swagger-ui-bundle` wheel, so
-    the API docs render offline (FastAPI's documented self-hosting of the docs assets)."""
+    """Swagger UI at /docs with its JavaScript and CSS from the `swagger-ui-py` wheel (Swagger UI
+    5, which reads OpenAPI 3.1), so the API docs render offline: FastAPI's documented
+    self-hosting of the docs assets."""
+    from importlib.resources import files
+
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
 
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    assets = files("swagger_ui") / "static"
+    app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> Response:
@@ -541,7 +544,7 @@ def _install_docs(app: FastAPI) -> None:
             title="llmops API",
             swagger_js_url="/docs-assets/swagger-ui-bundle.js",
             swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="data:,",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
         )
 
 
