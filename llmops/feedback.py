@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmops.errors import InputError
 from llmops.evalsets import EvalCase, load_evalset
+from llmops.jsonl import read_text
 from resources.metadata_store import Feedback, MetadataStore, QueryRecord
 
 FEEDBACK_TAG = "feedback"
@@ -95,7 +96,7 @@ def load_proposal(folder: Path, case_id: str) -> CandidateCase:
         known = ", ".join(sorted(p.stem for p in folder.glob("*.json"))) or "none"
         raise InputError(f"no proposed eval case {case_id!r} in {folder} (proposed: {known})")
     try:
-        return CandidateCase.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        return CandidateCase.model_validate(json.loads(read_text(path)))
     except (json.JSONDecodeError, ValidationError) as exc:
         raise InputError(f"{path}: not a proposed eval case: {str(exc).splitlines()[0]}") from exc
 

@@ -8,14 +8,36 @@ from pydantic import BaseModel, ValidationError
 from llmops.errors import InputError
 
 Record = TypeVar("Record", bound=BaseModel)
+MAX_BYTES = 32 * 1024 * 1024  # a batch, an eval set or a window of texts; larger is a mistake
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of the UTF-8 text file `path`; InputError if it is missing, binary or too big."""
+    return read_text(path).splitlines()
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of the input file `path`; InputError if it is missing, binary or too big."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise InputError(
+                f"{path}: {size / 2**20:.0f} MiB is more than an input file may hold "
+                f"({MAX_BYTES // 2**20} MiB); split it"
+            )
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); a binary file?") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if "\x00" in text:
+        raise InputError(f"{path}: not text: it holds NUL bytes; a binary file?")
+    return text
 
 
 def read_jsonl(path: Path, model: type[Record]) -> list[Record]:
     """Every non-blank line of `path` as a `model`; `InputError` names the first bad one."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
+    lines = read_lines(path)
     records = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -48,10 +70,7 @@ def read_texts(path: Path) -> list[str]:
 
     The format is decided by the first non-blank line: a JSON object means JSONL.
     """
-    try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
+    lines = [line for line in read_lines(path) if line.strip()]
     if not lines:
         raise InputError(f"{path}: no texts")
     if lines[0].lstrip().startswith("{"):

@@ -176,6 +176,12 @@ def answer(
     """
     started = time.perf_counter()
     spec = spec_of(prompt)
+    question_tokens = llm.count_text_tokens(question)
+    if question_tokens > limits.max_input_tokens:
+        raise InputTooLongError(
+            f"the question is {question_tokens} tokens, more than the {limits.max_input_tokens} "
+            "input tokens a call may use (LLMOPS_MAX_INPUT_TOKENS): shorten the question"
+        )
     record = QueryRecord(
         question=question,
         answer=NO_ANSWER,

@@ -79,6 +79,9 @@ def ingest(docs: Path | None, as_json: bool) -> None:
     docs_dir = (docs or Settings.from_env().docs_dir).resolve()
     if not docs_dir.is_dir():
         raise InputError(f"--docs: {docs_dir} does not exist or is not a folder")
+    if not any(path.is_file() for path in docs_dir.rglob("*")):
+        # indexing an empty folder would remove every chunk: most likely the wrong folder
+        raise InputError(f"--docs: {docs_dir} holds no files; nothing indexed, nothing removed")
 
     _synced_store()  # the production context configuration decides whether it needs its own index
     started = time.perf_counter()
@@ -192,6 +195,8 @@ def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
     if batch is not None and not batch.is_file():
         raise InputError(f"--batch: {batch} does not exist or is not a file")
     queries = read_jsonl(batch, BatchQuery) if batch else [BatchQuery(id=0, query=text)]
+    if not queries:
+        raise InputError(f"--batch: {batch} has no queries")
 
     from llmops.retrieval import retrieve
 
@@ -293,6 +298,8 @@ def guard(text: str | None, batch: Path | None, as_json: bool) -> None:
     if batch is not None and not batch.is_file():
         raise InputError(f"--batch: {batch} does not exist or is not a file")
     inputs = read_jsonl(batch, BatchText) if batch else [BatchText(id=0, text=text)]
+    if not inputs:
+        raise InputError(f"--batch: {batch} has no texts")
     guardrails = _guardrails(*_index_clients())
     for item in inputs:
         checked = guardrails.check_input(item.text)
@@ -1174,6 +1181,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; errors become one line on stderr and exit code 2 (bad input) or 1."""
     args = sys.argv[1:] if argv is None else argv
     try:
+        _require_text(args)
         cli.main(args=args, prog_name="llmops", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -1187,6 +1195,15 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         return _fail("aborted", EXIT_FAILED, False)
     return 0
+
+
+def _require_text(args: list[str]) -> None:
+    """Arguments are text: bytes that are not UTF-8 (binary pasted into a shell) are bad input."""
+    for number, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"argument {number} is not UTF-8 text") from exc
 
 
 def _fail(message: str, code: int, as_json: bool) -> int:
