@@ -110,6 +110,17 @@ def test_search_json(indexed):
     assert top["score"] > second["score"]
 
 
+def test_a_warm_search_is_silent_on_stderr_unless_asked(indexed):
+    home, _, _ = indexed
+    quiet = llmops("search", "How much holiday do I get?", home=home)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert "leave.md" in quiet.stdout
+    verbose = llmops("-vv", "search", "How much holiday do I get?", home=home)
+    assert verbose.returncode == 0, verbose.stderr
+    assert verbose.stderr != ""  # the library logs -vv asks for
+
+
 def test_search_batch_jsonl(indexed, tmp_path):
     home, _, _ = indexed
     batch = tmp_path / "queries.jsonl"

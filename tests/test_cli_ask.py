@@ -34,6 +34,7 @@ def test_ask_offline_then_audit_after_the_document_changed(tmp_path, monkeypatch
 
     asked = llmops("ask", "How many days of annual leave do I get?", "--json", home=home, docs=docs)
     assert asked.returncode == 0, asked.stderr
+    assert asked.stderr == ""  # no progress bars, no library logs: only --json on stdout
     answer = json.loads(asked.stdout)
     assert answer.keys() >= ASK_FIELDS
     assert answer["answer"]

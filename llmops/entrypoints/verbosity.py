@@ -54,6 +54,8 @@ def configure(level: int) -> None:
         os.environ.setdefault("TQDM_DISABLE", "1")
         os.environ.setdefault("LANCEDB_LOG", "error")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    else:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(level)
 
