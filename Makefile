@@ -13,7 +13,7 @@ export DAGSTER_HOME := $(LLMOPS_HOME)/dagster
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run ui test lint format bench ui-check bench-corpus bench-embedder bench-context
+.PHONY: install run ui test lint format bench ui-check bench-corpus bench-embedder bench-context bench-drift
 .DEFAULT_GOAL := run
 
 $(BIN)/python:
@@ -84,3 +84,18 @@ $(PYDOCS_HTML):
 
 bench-corpus: install $(PYDOCS_HTML)
 	$(BIN)/python evalsets/build_pydocs.py
+
+# The drift benchmark's real texts: Debian's man pages, the Python 3.11 library reference and
+# Django's docs (apt, as root or through sudo, only when missing; see bench/drift_corpora.py).
+DRIFT_SOURCES := /usr/share/man/man2/open.2.gz /usr/share/doc/python-django-doc/html/index.html
+
+/usr/share/man/man2/open.2.gz:
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q manpages manpages-dev
+
+/usr/share/doc/python-django-doc/html/index.html:
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q python-django-doc
+
+bench-drift: install $(PYDOCS_HTML) $(DRIFT_SOURCES)
+	$(BIN)/python bench/drift.py

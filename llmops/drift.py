@@ -3,27 +3,23 @@
 Pure functions on arrays and texts (no Dagster, no I/O). Embeddings are unit vectors (the
 `Embedder` output); `encode` callables turn texts into such vectors.
 
-Why not evidently's default alone: measured on 300-vs-300 MiniLM windows (DESIGN.md, and
-`bench/drift.py`), its model-based test (one SGD classifier, one 50/50 split, ROC AUC against a
-fixed or random-score threshold) misses most 10 % topic shifts and raises too many false alarms,
-and its distance and MMD methods at default thresholds flag nothing. A *global* statistic such as
-ROC AUC is diluted when only 10 % of the current window is new (AUC ≈ 0.55 at best), so even a
-perfectly calibrated AUC test detects a 10 % shift only about half the time.
+Why not evidently's default alone, nor the k-nearest-neighbour purity test shipped before:
+on held-out real trials (`bench/drift.py`: man pages, the Python library reference and Django's
+docs, a share of the current window from topics absent in the reference), new topics are
+*diffuse*: their texts spread among the reference's instead of forming a tight cluster, so a
+test that waits for current-only neighbourhoods never fires at a 10 % share, and evidently's
+single-split classifier and its MMD and distance defaults detect little more.
 
-Our primary test is still a classifier two-sample test, but a *local* one: a k-nearest-neighbour
-classifier telling reference from current, scored leave-one-out on the pooled window. The
-statistic is the share of current queries whose neighbourhood is (almost) only current queries:
-questions in a region of meaning the reference does not reach. Its threshold is the (1 − alpha)
-quantile of the same statistic on label-shuffled pooled windows (a seeded permutation null), so
-false alarms are held at alpha by construction. The kNN graph is built once; each permutation only
-re-reads labels, which is why we compute the classifier with numpy here instead of calling
-evidently per permutation (hundreds of SGD fits per check). evidently's own verdicts (default
-model-based method, MMD, centroid distance) are computed on the same windows and reported beside
-ours.
-
-Paraphrases of reference questions sit among reference neighbours, so they do not raise the
-statistic; a new topic forms current-only neighbourhoods even when its length and vocabulary look
-like the reference, which is what `surface_baseline` cannot see.
+Our test is a kernel two-sample test: MMD² between the windows with a Gaussian kernel whose width
+is a multiple of the median distance between texts (the multiple chosen on the bench's `dev`
+trials, among four; a wider kernel also leaves paraphrases of reference questions alone, which
+move each text a little, while a topic moves mass to where the reference has little). The
+threshold comes from seeded label permutations of the pooled windows, so false alarms are held
+at alpha by construction; all permutations are scored with one matrix product on a kernel
+matrix built once. Its witness function (mean kernel similarity to the current window minus to
+the reference) names the current texts that drove the verdict; the emerging topics are
+clusters of those texts only. evidently's own verdicts (default model-based method, MMD,
+centroid distance) are computed on the same windows and reported beside ours.
 """
 
 from __future__ import annotations
@@ -36,13 +32,14 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_K = 15  # with purity 0.9: chosen on seeds 200+ (bench uses seeds 0-29)
-DEFAULT_PURITY = 0.9
+DEFAULT_BANDWIDTH = 1.0  # Gaussian kernel width, × the median pooled distance (chosen on dev)
 DEFAULT_PERMUTATIONS = 200
 DEFAULT_ALPHA = 0.05
-MAX_PER_WINDOW = 1000  # queries per window used by the tests; larger windows are subsampled
+DEFAULT_TAIL = 0.95  # a current text drove the verdict beyond this quantile of reference witness
+MIN_DRIFT_TEXTS = 2  # per window: fewer leaves nothing to compare
+MAX_PER_WINDOW = 3000  # texts per window used by the test; larger windows are subsampled
 MAX_EVIDENTLY_PER_WINDOW = 1000  # evidently's MMD builds an (m + n)² kernel
-METHOD = "knn-classifier-permutation"
+METHOD = "mmd-permutation"
 
 _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 
@@ -70,39 +67,33 @@ class DriftResult:
     """Verdict of the calibrated semantic test, with evidently's scores beside it."""
 
     drift: bool
-    score: float  # share of current queries in current-only neighbourhoods
+    score: float  # MMD² between the windows (Gaussian kernel, biased estimate)
     threshold: float  # (1 - alpha) quantile of `score` under label permutation
     p_value: float
     method: str
-    auc: float  # ROC AUC of the same kNN classifier (global statistic, for comparison)
-    reference_size: int  # queries used after subsampling
+    auc: float  # ROC AUC of the MMD witness, current vs reference texts (global effect size)
+    reference_size: int  # texts used after subsampling
     current_size: int
     seconds: float
     evidently: EvidentlyScores | None = None
+    novel: list[int] = field(default_factory=list, repr=False)  # current rows that drove it
+    cutoff: float = 0.0  # witness beyond which a current text drove the verdict
+
+
+def _subsample_rows(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(rng.choice(n, limit, replace=False))
 
 
 def _subsample(x: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
-    if len(x) <= limit:
-        return x
-    return x[np.sort(rng.choice(len(x), limit, replace=False))]
+    return x[_subsample_rows(len(x), limit, rng)]
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.maximum(norms, 1e-12)
-
-
-def knn_indices(points: np.ndarray, k: int, block: int = 2048) -> np.ndarray:
-    """Indices of each row's k most cosine-similar other rows (self excluded), blockwise."""
-    k = min(k, len(points) - 1)
-    out = np.empty((len(points), k), dtype=np.int64)
-    for start in range(0, len(points), block):
-        sims = points[start : start + block] @ points.T
-        rows = np.arange(sims.shape[0])
-        sims[rows, rows + start] = -np.inf
-        out[start : start + block] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    return out
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -141,12 +132,27 @@ def evidently_scores(reference: np.ndarray, current: np.ndarray) -> EvidentlySco
     )
 
 
+def gaussian_kernel(points: np.ndarray, bandwidth: float, rng: np.random.Generator) -> np.ndarray:
+    """exp(−‖x − y‖² / 2σ²) over unit vectors, σ = `bandwidth` × the median pooled distance
+    (estimated on at most 200,000 seeded pairs)."""
+    sq = points @ points.T
+    np.multiply(sq, -2.0, out=sq)
+    np.add(sq, 2.0, out=sq)
+    np.maximum(sq, 0.0, out=sq)
+    n = len(points)
+    pairs = min(200_000, n * (n - 1) // 2)
+    i, j = rng.integers(0, n, pairs), rng.integers(0, n, pairs)
+    keep = i != j
+    width = bandwidth * float(np.sqrt(np.median(sq[i[keep], j[keep]])))
+    np.multiply(sq, -1.0 / (2.0 * max(width, 1e-6) ** 2), out=sq)
+    return np.exp(sq, out=sq)
+
+
 def detect_drift(
     reference: np.ndarray,
     current: np.ndarray,
     *,
-    k: int = DEFAULT_K,
-    purity: float = DEFAULT_PURITY,
+    bandwidth: float = DEFAULT_BANDWIDTH,
     permutations: int = DEFAULT_PERMUTATIONS,
     alpha: float = DEFAULT_ALPHA,
     max_per_window: int = MAX_PER_WINDOW,
@@ -155,44 +161,63 @@ def detect_drift(
 ) -> DriftResult:
     """Is the current window's meaning distribution different from the reference's?
 
-    Pools both windows (each subsampled to `max_per_window`, seeded, to bound the cost: the
-    test's power depends on the share of new queries, not on the raw count), builds the cosine
-    kNN graph once, and scores each query by the share of its `k` neighbours that are current.
-    The statistic is the share of current queries with a score ≥ `purity`; its threshold comes
-    from `permutations` label shuffles of the pooled window. Drift when the observed share is
-    above the threshold (p ≤ alpha).
+    Maximum mean discrepancy (MMD², biased estimate) between the windows with a Gaussian kernel
+    on the unit vectors, its width `bandwidth` × the median distance between pooled texts. Its
+    threshold is the (1 − alpha) quantile of the same statistic over `permutations` seeded label
+    shuffles of the pooled windows, so false alarms are held at alpha by construction. The
+    kernel matrix is built once; all shuffles are scored with one matrix product. Windows above
+    `max_per_window` are subsampled (seeded).
+
+    The texts that drove the verdict are the current texts where the MMD witness (mean kernel
+    similarity to the current window minus to the reference, each text left out of its own
+    window) exceeds the reference texts' own `DEFAULT_TAIL` quantile: texts in regions of
+    meaning the current window fills more than the reference does.
     """
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     ref = _subsample(_normalise(reference), max_per_window, rng)
-    cur = _subsample(_normalise(current), max_per_window, rng)
-    if len(ref) < 2 or len(cur) < 2:
-        raise ValueError("each window needs at least two queries")
-    pooled = np.vstack([ref, cur])
-    neighbours = knn_indices(pooled, k)
-    labels = np.r_[np.zeros(len(ref), bool), np.ones(len(cur), bool)]
-
-    def statistic(lab: np.ndarray) -> float:
-        share_current = lab[neighbours].mean(axis=1)
-        return float((share_current[lab] >= purity).mean())
-
-    observed = statistic(labels)
-    null = np.array([statistic(rng.permutation(labels)) for _ in range(permutations)])
+    current = _normalise(current)
+    cur_rows = _subsample_rows(len(current), max_per_window, rng)
+    cur = current[cur_rows]
+    if min(len(ref), len(cur)) < MIN_DRIFT_TEXTS:
+        raise ValueError("each window needs at least two texts")
+    n, m = len(ref), len(cur)
+    kernel = gaussian_kernel(np.vstack([ref, cur]), bandwidth, rng)
+    labels = np.r_[np.ones(n, np.float32), np.zeros(m, np.float32)]  # 1: reference
+    columns = [labels] + [rng.permutation(labels) for _ in range(permutations)]
+    signs = np.stack(columns, axis=1)
+    weights = signs / n - (1 - signs) / m  # MMD² = wᵀ K w per column
+    statistics = np.einsum("ip,ip->p", weights, kernel @ weights)
+    observed, null = float(statistics[0]), statistics[1:]
     threshold = float(np.quantile(null, 1 - alpha))
     p_value = float((1 + (null >= observed).sum()) / (permutations + 1))
-    auc = _auc(labels[neighbours].mean(axis=1), labels)
-    ev = evidently_scores(ref, cur) if with_evidently else None
+
+    # witness, each text left out of its own window: mean K to current − mean K to reference
+    to_ref, to_cur = kernel[:, :n].sum(axis=1), kernel[:, n:].sum(axis=1)
+    witness = np.r_[
+        to_cur[:n] / m - (to_ref[:n] - 1.0) / (n - 1),
+        (to_cur[n:] - 1.0) / (m - 1) - to_ref[n:] / n,
+    ]
+    cutoff = float(np.quantile(witness[:n], DEFAULT_TAIL))
+    ev = None
+    if with_evidently:
+        ev = evidently_scores(
+            _subsample(ref, MAX_EVIDENTLY_PER_WINDOW, rng),
+            _subsample(cur, MAX_EVIDENTLY_PER_WINDOW, rng),
+        )
     return DriftResult(
-        drift=observed > threshold,
+        drift=p_value <= alpha,
         score=observed,
         threshold=threshold,
         p_value=p_value,
         method=METHOD,
-        auc=auc,
-        reference_size=len(ref),
-        current_size=len(cur),
+        auc=_auc(witness, np.r_[np.zeros(n, bool), np.ones(m, bool)]),
+        reference_size=n,
+        current_size=m,
         seconds=time.perf_counter() - started,
         evidently=ev,
+        novel=[int(i) for i in cur_rows[witness[n:] > cutoff]],
+        cutoff=cutoff,
     )
 
 
@@ -286,67 +311,59 @@ def surface_baseline(
 
 @dataclass
 class EmergingTopic:
-    """A cluster of current queries that the reference does not cover."""
+    """A cluster of the current texts that drove the verdict: texts the reference does not reach."""
 
     share: float  # of the current window
-    count: int  # estimated queries in the full current window
-    examples: list[str]  # most typical queries (closest to the cluster centroid)
-    novelty: float  # mean share of current queries among members' k neighbours
+    count: int  # estimated texts in the full current window
+    examples: list[str]  # most typical texts (closest to the cluster centroid)
+    novelty: float  # median over members of 1 − mean cosine of their 3 nearest reference texts
     nearest_reference_similarity: float  # median over members of the best reference cosine
-    reference_similarity: float  # median best cosine of reference queries to each other
-    coverage: float | None = None  # mean best retrieval score of its queries (None: not given)
+    reference_similarity: float  # median best cosine of reference texts to each other
+    coverage: float | None = None  # mean best retrieval score of its texts (None: not given)
     coverage_per_query: list[float] = field(default_factory=list)
 
 
 def _choose_k(n: int) -> int:
-    """About sqrt(n / 2) clusters: 12 for 300 queries, capped at 30."""
-    return int(np.clip(round(np.sqrt(n / 2)), 2, 30))
+    """About sqrt(n / 2) clusters: 5 for 50 novel texts, capped at 30."""
+    return int(np.clip(round(np.sqrt(n / 2)), 1, 30))
 
 
 def emerging_topics(
     reference_emb: np.ndarray,
     current_emb: np.ndarray,
     current_texts: Sequence[str],
+    result: DriftResult | None = None,
     *,
-    k: int = DEFAULT_K,
-    min_novelty: float = 0.75,
     min_size: int = 5,
     examples: int = 5,
-    max_per_window: int = 2000,
     seed: int = 0,
     coverage: Callable[[np.ndarray], list[float]] | None = None,
 ) -> list[EmergingTopic]:
-    """Clusters of the current window that the reference does not cover, largest first.
+    """What the current window asks that the reference does not cover, largest first.
 
-    The current window is clustered with k-means on unit vectors (about sqrt(n/2) clusters).
-    A cluster is emerging when its members' neighbourhoods in the pooled window are mostly
-    current queries (mean share ≥ `min_novelty`, where 0.5 means perfectly mixed for equal
-    windows) and it has at least `min_size` members. Windows above `max_per_window` are
-    subsampled (seeded) and counts scaled back up. `coverage(vectors)` returns each query's best
-    retrieval score against the knowledge base.
+    Only the texts that drove the verdict are clustered: the current texts whose MMD witness
+    exceeds the reference's own tail (`DriftResult.novel`). Without a `result` the test is run
+    here (without evidently); a window without drift has no emerging topic. Those texts are
+    clustered with k-means on unit vectors (about sqrt(n/2) clusters); a cluster of at least
+    `min_size` texts is a topic. Counts are scaled up when the test subsampled the window.
+    `coverage(vectors)` returns each text's best retrieval score against the knowledge base.
     """
     from sklearn.cluster import KMeans
 
-    rng = np.random.default_rng(seed)
-    ref = _normalise(reference_emb)
-    cur = _normalise(current_emb)
     texts = list(current_texts)
-    if len(cur) != len(texts):
+    if len(current_emb) != len(texts):
         raise ValueError("current_emb and current_texts differ in length")
-    scale = 1.0
-    if len(cur) > max_per_window:
-        keep = np.sort(rng.choice(len(cur), max_per_window, replace=False))
-        scale = len(cur) / max_per_window
-        cur, texts = cur[keep], [texts[i] for i in keep]
-    ref = _subsample(ref, max_per_window, rng)
-    if len(cur) < 2 * min_size or len(ref) < 2:
+    if result is None:
+        result = detect_drift(reference_emb, current_emb, seed=seed, with_evidently=False)
+    if not result.drift or len(result.novel) < min_size:
         return []
-
-    pooled = np.vstack([ref, cur])
-    neighbours = knn_indices(pooled, k)
-    is_current = np.r_[np.zeros(len(ref), bool), np.ones(len(cur), bool)]
-    novelty = is_current[neighbours].mean(axis=1)[len(ref) :]
-    best_ref = (cur @ ref.T).max(axis=1)
+    rng = np.random.default_rng(seed)
+    ref = _subsample(_normalise(reference_emb), MAX_PER_WINDOW, rng)
+    rows = np.asarray(result.novel)
+    cur = _normalise(current_emb)[rows]
+    scale = len(texts) / result.current_size
+    best = np.sort(cur @ ref.T, axis=1)[:, ::-1]
+    novelty = 1.0 - best[:, :3].mean(axis=1)
     ref_sims = ref @ ref.T
     np.fill_diagonal(ref_sims, -np.inf)
     ref_typical = float(np.median(ref_sims.max(axis=1)))
@@ -356,17 +373,16 @@ def emerging_topics(
     found: list[EmergingTopic] = []
     for c in range(n_clusters):
         members = np.flatnonzero(labels == c)
-        if len(members) < min_size or novelty[members].mean() < min_novelty:
+        if len(members) < min_size:
             continue
         centroid = cur[members].mean(axis=0)
         order = members[np.argsort(-(cur[members] @ centroid))]
-        typical = [texts[i] for i in order[:examples]]
         topic = EmergingTopic(
-            share=len(members) / len(cur),
+            share=len(members) / result.current_size,
             count=round(len(members) * scale),
-            examples=typical,
-            novelty=float(novelty[members].mean()),
-            nearest_reference_similarity=float(np.median(best_ref[members])),
+            examples=[texts[rows[i]] for i in order[:examples]],
+            novelty=float(np.median(novelty[members])),
+            nearest_reference_similarity=float(np.median(best[members, 0])),
             reference_similarity=ref_typical,
         )
         if coverage is not None:
@@ -419,8 +435,8 @@ def explain(report: DriftReport) -> str:
     r = report.result
     verdict = "drift" if r.drift else "no drift"
     lines = [
-        f"semantic: {verdict} ({r.score:.1%} of current queries in current-only neighbourhoods, "
-        f"threshold {r.threshold:.1%}, p={r.p_value:.3f}); surface: "
+        f"semantic: {verdict} (MMD² {r.score:.2e}, threshold {r.threshold:.2e}, "
+        f"p={r.p_value:.3f}); surface: "
         f"{'drift' if report.surface.drift else 'no drift'}"
     ]
     for topic in report.topics:
@@ -466,14 +482,12 @@ def compare_windows(
 ) -> DriftReport:
     """Test, explain and compare with the surface baseline, on windows already encoded.
 
-    Emerging topics are only searched for when the semantic test finds drift, so a quiet window
+    Emerging topics are clustered from the texts that drove a drift verdict, so a quiet window
     reports none (clusters of a no-drift window would be noise).
     """
     result = detect_drift(reference_emb, current_emb, seed=seed, with_evidently=with_evidently)
-    topics = (
-        emerging_topics(reference_emb, current_emb, current_texts, seed=seed, coverage=coverage)
-        if result.drift
-        else []
+    topics = emerging_topics(
+        reference_emb, current_emb, current_texts, result, seed=seed, coverage=coverage
     )
     return DriftReport(
         result=result,

@@ -50,3 +50,23 @@ def test_drift_cli_names_a_missing_file(tmp_path):
     )
     assert result.returncode == 2
     assert "--current" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"How much leave do I get?\n", b"", b"\x89PNG\r\n\x1a\n\x00\xff\xfe\x00binary"],
+    ids=["one-line", "empty", "binary"],
+)
+def test_drift_cli_refuses_a_window_it_cannot_test(tmp_path, content):
+    """One line, an empty file or a binary file: exit 2, one line on stderr, no traceback."""
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("How much leave do I get?\nHow do I claim expenses?\n")
+    bad.write_bytes(content)
+    result = llmops(
+        "drift", "--reference", str(good), "--current", str(bad), home=tmp_path / "home"
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "--current" in lines[0] or str(bad) in lines[0]
+    assert "Traceback" not in result.stderr

@@ -92,6 +92,29 @@ def test_new_topic_is_drift_although_it_looks_the_same(vectors):
     assert abs(surface.word_count.current_mean - surface.word_count.reference_mean) < 1.0
 
 
+def test_the_texts_that_drove_the_verdict_are_the_injected_ones(vectors):
+    """The witness names the new-topic texts: most of them, and few others."""
+    ref, cur = _windows("new30", vectors)
+    result = detect_drift(ref, cur, with_evidently=False)
+    injected = np.array([q.kind == "new" for q in TRIALS["new30"].current])
+    novel = np.zeros(len(cur), bool)
+    novel[result.novel] = True
+    assert injected[novel].mean() >= 0.8
+    assert novel[injected].mean() >= 0.5
+
+
+def test_false_alarms_stay_near_alpha_on_exchangeable_windows():
+    """Both windows from one distribution: the permutation threshold flags about alpha of them."""
+    rng = np.random.default_rng(0)
+    flagged = 0
+    for seed in range(40):
+        x = rng.normal(size=(120, 16)).astype(np.float32)
+        result = detect_drift(x[:60], x[60:], seed=seed, permutations=99, with_evidently=False)
+        assert 0.0 < result.p_value <= 1.0
+        flagged += result.drift
+    assert flagged <= 6  # expected 2 at alpha 0.05; P(≥ 7 | 40, 0.05) < 0.001
+
+
 def test_evidently_scores_are_reported_beside_ours(vectors):
     ref, cur = _windows("new30", vectors)
     ev = detect_drift(ref, cur).evidently

@@ -758,13 +758,23 @@ def drift(reference: Path, current: Path, as_json: bool) -> None:
     JSON: `drift`, `score`, `threshold`, `method`, `explanation` (emerging topics with example
     texts), plus the surface baseline and evidently's scores beside them.
     """
-    from llmops.drift import drift_report
+    from llmops.drift import MIN_DRIFT_TEXTS, drift_report
     from llmops.jsonl import read_texts
 
-    for option, path in (("--reference", reference), ("--current", current)):
+    options = (("--reference", reference), ("--current", current))
+    for option, path in options:
         if not path.is_file():
             raise InputError(f"{option}: {path} does not exist or is not a file")
-    reference_texts, current_texts = read_texts(reference), read_texts(current)
+    windows = []
+    for option, path in options:
+        texts = read_texts(path)
+        if len(texts) < MIN_DRIFT_TEXTS:
+            raise InputError(
+                f"{option}: {path} holds {len(texts)} text; a drift test needs at least "
+                f"{MIN_DRIFT_TEXTS} per window"
+            )
+        windows.append(texts)
+    reference_texts, current_texts = windows
     embedder, vectors = _index_clients()
     from llmops.retrieval import best_scores
 
