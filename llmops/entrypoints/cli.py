@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from llmops.config import Settings
 from llmops.entrypoints import payloads
-from llmops.errors import IndexNotFoundError, InputError, LlmopsError
+from llmops.errors import InputError, LlmopsError
 from llmops.jsonl import read_jsonl
 from resources.metadata_store import MetadataStoreError
 
@@ -153,13 +153,22 @@ class BatchQuery(BaseModel):
 @click.argument("text", required=False)
 @click.option("--batch", type=click.Path(path_type=Path), help="JSONL file of {id, query} lines.")
 @click.option(
-    "-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Results per query."
+    "-k", "k", type=click.IntRange(1, 100), help="Results per query [default: the context's k]."
+)
+@click.option(
+    "--context",
+    "context_ref",
+    help="NAME@VERSION (or NAME@LABEL) of the context configuration [default: production].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (JSONL for --batch) on stdout.")
-def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
-    """Find the chunks nearest in meaning to TEXT, or to every query of a --batch file.
+def search(
+    text: str | None, batch: Path | None, k: int | None, context_ref: str | None, as_json: bool
+) -> None:
+    """Find the passages for TEXT, or for every query of a --batch file, as `ask` retrieves
+    them: through the production context configuration (or --context), whose name is printed.
 
-    Batch output is JSONL, one line per query: `id`, `query`, `index_version`, `results`.
+    Batch output is JSONL, one line per query: `id`, `query`, `index_version`, `context`,
+    `results`.
     """
     if (text is None) == (batch is None):
         raise click.UsageError("give either TEXT or --batch FILE (not both)")
@@ -169,20 +178,25 @@ def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
         raise InputError(f"--batch: {batch} does not exist or is not a file")
     queries = read_jsonl(batch, BatchQuery) if batch else [BatchQuery(id=0, query=text)]
 
-    from llmops.retrieval import retrieve
+    from llmops.experiments import serving_context
+    from llmops.rag import retrieve_with
 
-    retrievals = retrieve([q.query for q in queries], *_index_clients(), k=k)
+    embedder, vectors = _index_clients()
+    settings, embedder = serving_context(_synced_store(), embedder, context_ref)
+    k = k or settings.k
+    retrievals = retrieve_with([q.query for q in queries], embedder, vectors, settings, k=k)
     if batch is not None:
         for q, r in zip(queries, retrievals, strict=True):
-            line = {"id": q.id, "query": q.query, "index_version": r.index_version}
-            click.echo(json.dumps({**line, "results": r.results()}, ensure_ascii=False))
+            line = {"id": q.id, **payloads.search_result(q.query, k, r, settings.context)}
+            click.echo(json.dumps(line, ensure_ascii=False))
         return
     found = retrievals[0]
     lines = [
         f"{i}. [{h['score']:.3f}] {h['source']} — {h['heading']}\n   {h['text'][:300]}"
         for i, h in enumerate(found.results(), start=1)
     ]
-    _emit(payloads.search_result(text, k, found), as_json, "\n".join(lines) or "no results")
+    human = "\n".join([*lines, f"context {settings.context or 'built-in defaults'}"])
+    _emit(payloads.search_result(text, k, found, settings.context), as_json, human)
 
 
 def _index_clients():
@@ -238,7 +252,8 @@ def ask(text: str, prompt_ref: str, as_json: bool) -> None:
         payload,
         as_json,
         f"{record.answer}\n\nsources: {sources}\nquery {record.query_id} · prompt "
-        f"{payload['prompt']} · index v{record.table_version} · {record.chat_model} · "
+        f"{payload['prompt']} · context {record.context or 'built-in defaults'} · "
+        f"index v{record.table_version} · {record.chat_model} · "
         f"{record.input_tokens}+{record.output_tokens} tokens · ${record.cost_usd:.6f}",
     )
 
@@ -283,12 +298,9 @@ def guard(text: str | None, batch: Path | None, as_json: bool) -> None:
 def _production_context(store, embedder):
     """The retrieval settings and embedder of the production context configuration (the
     built-in defaults before any is registered)."""
-    from llmops.context_registry import production
-    from llmops.experiments import serving_settings
-    from llmops.rag import RagSettings
+    from llmops.experiments import serving_context
 
-    record = production(store)
-    return serving_settings(record, embedder) if record else (RagSettings(), embedder)
+    return serving_context(store, embedder)
 
 
 def _guardrails(embedder, vectors):
@@ -499,13 +511,10 @@ def audit(query_id: str, as_json: bool) -> None:
     record = store.query(query_id)
     if record is None:
         raise InputError(f"no logged query with id {query_id!r}")
-    embedder, vectors, llm, limits = _answer_clients()
-    settings = rag.RagSettings()
-    if record.context:
-        from llmops.context_registry import resolve
-        from llmops.experiments import serving_settings
+    from llmops.experiments import logged_context
 
-        settings, embedder = serving_settings(resolve(store, record.context), embedder)
+    embedder, vectors, llm, limits = _answer_clients()
+    settings, embedder = logged_context(store, record, embedder)
     result = rag.audit(record, embedder, vectors, llm, store, limits, settings)
     payload = {
         "lineage": payloads.lineage(record),
@@ -516,7 +525,8 @@ def audit(query_id: str, as_json: bool) -> None:
         payload,
         as_json,
         f"query {query_id} at {lineage['created_at']}\n"
-        f"  prompt {lineage['prompt']} · {lineage['table']} v{lineage['index_version']} · "
+        f"  prompt {lineage['prompt']} · context {lineage['context'] or 'built-in defaults'} · "
+        f"{lineage['table']} v{lineage['index_version']} · "
         f"{lineage['embedding_model']} · {lineage['chat_model']}\n"
         f"  chunks: {', '.join(c['chunk_id'] for c in lineage['citations']) or 'none'}\n"
         f"re-run: same chunks: {result.same_chunks} · same answer: {result.same_answer}\n"
@@ -588,14 +598,14 @@ def eval_command(
     if not path.is_file():
         raise InputError(f"--evalset: {path} does not exist or is not a file")
     load_evalset(path, settings.docs_dir)
+    from llmops.retrieval import require_index
+
+    store = _synced_store()
     embedder, vectors = _index_clients()
-    if not vectors.has_table(embedder.model_id):
-        raise IndexNotFoundError(
-            f"no index for {embedder.model_id} in {vectors.uri}: run `llmops ingest` first"
-        )
+    context, embedder = _production_context(store, embedder)
+    require_index(embedder, vectors, context.index_id)
     if judge_repeats:
         os.environ["LLMOPS_JUDGE_REPEATS"] = str(judge_repeats)
-    store = _synced_store()
     targets = _eval_targets(store, prompt_ref)
     settings.prepare_dagster_home()
     from dagster import DagsterInstance
@@ -653,6 +663,7 @@ def _evaluation_json(record) -> dict:
         "chat_model": record.chat_model,
         "scores_path": record.scores_path,
         "evaluation_id": record.id,
+        "context": record.context,
     }
 
 
@@ -668,7 +679,10 @@ def _evaluation_text(result: dict) -> str:
         if gate["passed"] is None
         else f"gate against {gate['baseline']}: {'passed' if gate['passed'] else 'FAILED'}"
     )
-    return f"{table}\n\n{verdict} · cost ${result['cost_usd']:.6f} · {result['scores_path']}"
+    return (
+        f"{table}\n\n{verdict} · context {result['context'] or 'built-in defaults'} · "
+        f"cost ${result['cost_usd']:.6f} · {result['scores_path']}"
+    )
 
 
 @cli.command()
