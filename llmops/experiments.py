@@ -10,7 +10,7 @@ with production question by question, as it does for prompts.
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -292,9 +292,13 @@ def run_experiment(
     if not available:
         raise InputError("no benchmark to run: " + "; ".join(skipped))
     frames, scores = [], []
+    indexes: dict[tuple[Path, str | None], BuiltIndex] = {}  # splits share their corpus's index
     for benchmark in available:
         progress(f"{record.ref}: indexing {benchmark.name}")
-        built = build_index(spec, benchmark, embedder, store)
+        corpus = (benchmark.docs_dir, benchmark.corpus)
+        if corpus not in indexes:
+            indexes[corpus] = build_index(spec, benchmark, embedder, store)
+        built = replace(indexes[corpus], benchmark=benchmark.name)
         progress(f"{record.ref}: {benchmark.name} index {built.index_id} ready, scoring")
         frame = score_questions(spec, benchmark, embedder, store, built.index_id)
         frames.append(frame)

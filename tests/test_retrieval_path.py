@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from llmops.contexts import load_context_files
 from llmops.entrypoints.service import Clients, create_app
 from tests.conftest import PROJECT_ROOT, write_docs
+from tests.llm_server import ScriptedLLMServer, ok
 from tests.test_cli import llmops
 from tests.test_service import wait_ready
 
@@ -50,9 +51,18 @@ def test_only_the_context_path_calls_retrieve():
     assert "llmops/rag.py" in callers
 
 
+@pytest.fixture
+def chat_server(monkeypatch):
+    """The OpenAI-compatible test server as chat model: one short answer to every request."""
+    with ScriptedLLMServer(responder=lambda _: ok("27 days [leave.md]")) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test")
+        yield server
+
+
 @pytest.mark.slow
 def test_search_ask_eval_and_the_service_return_the_same_chunks_and_switch_on_promote(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch, chat_server
 ):
     docs, home, contexts = tmp_path / "docs", tmp_path / "home", tmp_path / "contexts"
     write_docs(docs, DOCS)
@@ -72,7 +82,7 @@ def test_search_ask_eval_and_the_service_return_the_same_chunks_and_switch_on_pr
             },
         )
     )
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "LLMOPS_JUDGE_MODEL", "LLMOPS_CHAT_MODEL"):
+    for name in ("LLMOPS_JUDGE_MODEL", "LLMOPS_CHAT_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLMOPS_CONTEXTS_DIR", str(contexts))
     monkeypatch.setenv("LLMOPS_MAX_OUTPUT_TOKENS", "8")
@@ -93,7 +103,7 @@ def test_search_ask_eval_and_the_service_return_the_same_chunks_and_switch_on_pr
         monkeypatch.setenv("LLMOPS_HOME", str(home))
         monkeypatch.setenv("LLMOPS_DOCS_DIR", str(docs))
         with TestClient(create_app(Clients.from_env())) as client:
-            wait_ready(client)
+            wait_ready(client, timeout_s=600)
             response = client.post("/v1/search", json={"query": QUESTION, "k": 3})
         assert response.status_code == 200, response.text
         service = response.json()
