@@ -142,7 +142,7 @@ def main(argv: list[str]) -> None:
     print()
     print(_differences(scores).to_string(index=False))
     print()
-    print(_choice(scores, [c.name for c in SWEEP if c in configs]))
+    print(_choice(scores, [c.name for c in [*shipped, *SWEEP] if c in configs]))
 
 
 def _measured(settings: Settings, ref: str) -> bool:

@@ -100,7 +100,7 @@ def score(benchmark: Benchmark, embedder: Embedder, cache: Path) -> tuple[pd.Dat
         rows.append(
             {"benchmark": benchmark.name, "split": benchmark.split or "", "question_id": case.id}
             | retrieval_scores(ranked, case.gold_sources)
-            | {"abstention": float(not case.answerable), "latency_ms": latency_ms}
+            | {"abstention": float(case.answerable), "latency_ms": latency_ms}  # never abstains
         )
     return pd.DataFrame(rows), built
 
