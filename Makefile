@@ -74,28 +74,31 @@ $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 ui-check: install $(VENV)/.installed-bench $(CHROMIUM)
 	$(BIN)/python bench/ui_check.py --home $(UI_CHECK_HOME) $(UI_CHECK_ARGS)
 
-# The pydocs retrieval benchmark: Debian's python3.11-doc (apt, as root or through sudo) only when
-# missing, then the Markdown corpus in $(LLMOPS_HOME)/benchmarks/pydocs (see evalsets/README.md).
+# The retrieval benchmarks: Debian's python3.11-doc and python-django-doc (apt, as root or
+# through sudo) only when missing, then the Markdown corpora in $(LLMOPS_HOME)/benchmarks/pydocs
+# and .../django, and the Django FAQ questions (see evalsets/README.md).
 PYDOCS_HTML := /usr/share/doc/python3.11/html/library/json.html
+DJANGO_HTML := /usr/share/doc/python-django-doc/html/faq/index.html
 
 $(PYDOCS_HTML):
 	$(SUDO) apt-get update -q
 	$(SUDO) apt-get install -y -q python3.11-doc
 
-bench-corpus: install $(PYDOCS_HTML)
+$(DJANGO_HTML):
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q python-django-doc
+
+bench-corpus: install $(PYDOCS_HTML) $(DJANGO_HTML)
 	$(BIN)/python evalsets/build_pydocs.py
+	$(BIN)/python evalsets/build_django.py
 
 # The drift benchmark's real texts: Debian's man pages, the Python 3.11 library reference and
 # Django's docs (apt, as root or through sudo, only when missing; see bench/drift_corpora.py).
-DRIFT_SOURCES := /usr/share/man/man2/open.2.gz /usr/share/doc/python-django-doc/html/index.html
+DRIFT_SOURCES := /usr/share/man/man2/open.2.gz $(DJANGO_HTML)
 
 /usr/share/man/man2/open.2.gz:
 	$(SUDO) apt-get update -q
 	$(SUDO) apt-get install -y -q manpages manpages-dev
-
-/usr/share/doc/python-django-doc/html/index.html:
-	$(SUDO) apt-get update -q
-	$(SUDO) apt-get install -y -q python-django-doc
 
 bench-drift: install $(PYDOCS_HTML) $(DRIFT_SOURCES)
 	$(BIN)/python bench/drift.py

@@ -17,6 +17,7 @@ from llmops.calibration import Calibration, load_calibration_set
 from llmops.config import PROJECT_ROOT, Settings
 from llmops.evalsets import EvalCase, load_evalset
 from llmops.evaluation import EvalAnswers, JudgeState, evalset_digest, summary_markdown
+from llmops.experiments import serving_context
 from llmops.judge import Judge, JudgeSettings, MeteredJudgeLLM
 from llmops.promotion import Evaluator, evaluate, load_or_calibrate
 from llmops.registry import resolve
@@ -83,6 +84,7 @@ def eval_answers(
         answers,
         metadata={
             "prompt": context.partition_key,
+            "context": answers.context or "built-in defaults",
             "table_version": float(answers.table_version),
             "chat_model": answers.chat_model,
             "answered": float(answered),
@@ -202,10 +204,21 @@ def _evaluator(
     with_judge: bool = False,
     log: dg.DagsterLogManager | None = None,
 ) -> Evaluator:
-    """The evaluator for these resources; with `with_judge`, the configured judge, calibrated."""
+    """The evaluator for these resources, retrieving through the production context
+    configuration; with `with_judge`, the configured judge, calibrated."""
     settings = Settings.from_env()
     limits = BudgetLimits.from_env()
-    evaluator = Evaluator(embedder, vectors, llm, store, limits, settings.home / "evaluations")
+    context, context_embedder = serving_context(store, embedder)
+    evaluator = Evaluator(
+        embedder,
+        vectors,
+        llm,
+        store,
+        limits,
+        settings.home / "evaluations",
+        settings=context,
+        context_embedder=context_embedder,
+    )
     judge_settings = JudgeSettings.from_env() if with_judge else None
     if judge_settings is not None:
         judge_llm = LLMClient(

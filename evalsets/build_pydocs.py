@@ -299,6 +299,11 @@ def convert_page(html: str) -> str:
     body = soup.find("div", class_="body", role="main")
     if body is None:
         raise ConversionError("no <div class='body' role='main'>")
+    return convert_body(body)
+
+
+def convert_body(body: Tag) -> str:
+    """Markdown of a page's main content element (it must start with the page title)."""
     for tag in body.find_all(["a"], class_="headerlink"):
         tag.decompose()
     blocks = _blocks(body)
@@ -339,31 +344,39 @@ def build(out_dir: Path, source_dir: Path = SOURCE_DIR) -> dict[str, object]:
     if not library.is_dir() or missing:
         what = f"{library} not found" if not library.is_dir() else f"missing {missing[0]}.html"
         raise FileNotFoundError(f"{PACKAGE} is not installed ({what}): {INSTALL_HINT}")
-    pages: dict[str, str] = {}
-    changed = 0
+    markdown: dict[str, str] = {}
     for page in PAGES:
         html = (library / f"{page}.html").read_text(encoding="utf-8")
         try:
-            markdown = convert_page(html)
+            markdown[document_path(page)] = convert_page(html)
         except ConversionError as exc:
             raise ConversionError(f"{library / page}.html: {exc}") from exc
-        target = out_dir / document_path(page)
-        changed += _write_if_changed(target, markdown)
-        pages[document_path(page)] = hashlib.sha256(markdown.encode()).hexdigest()
+    about = {
+        "benchmark": "pydocs",
+        "package": PACKAGE,
+        "version": package_version(),
+        "source": str(source_dir),
+        "converter": "evalsets/build_pydocs.py (Sphinx HTML -> Markdown)",
+    }
+    return write_corpus(out_dir, markdown, about)
+
+
+def write_corpus(out_dir: Path, markdown: dict[str, str], about: dict[str, object]) -> dict:
+    """Write every `{path: text}` page under `out_dir` (only files whose content changed), remove
+    Markdown files no longer listed, and record `about` with a hash of every page in the
+    hidden manifest."""
+    pages: dict[str, str] = {}
+    changed = 0
+    for path, text in markdown.items():
+        changed += _write_if_changed(out_dir / path, text)
+        pages[path] = hashlib.sha256(text.encode()).hexdigest()
     wanted = {out_dir / path for path in pages}
     removed = 0
     for stale in sorted(out_dir.rglob("*.md")):
         if stale not in wanted:
             stale.unlink()
             removed += 1
-    manifest = {
-        "benchmark": "pydocs",
-        "package": PACKAGE,
-        "version": package_version(),
-        "source": str(source_dir),
-        "converter": "evalsets/build_pydocs.py (Sphinx HTML -> Markdown)",
-        "documents": pages,
-    }
+    manifest = {**about, "documents": pages}
     _write_if_changed(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     return {**manifest, "documents": len(pages), "changed": changed, "removed": removed}
 

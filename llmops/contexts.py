@@ -6,6 +6,7 @@ sees is a new version, and the registry labels one version `production`.
 """
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,11 +42,24 @@ class ChunkingSpec(BaseModel):
         return ChunkerSettings(self.max_tokens, self.overlap_tokens, self.heading_context)
 
 
+FloorMode = Literal["each", "best"]
+
+# Settings added after versions were stored, with the value that reproduces what those versions
+# did: a file that leaves them at it keeps its version (they are left out of the hash).
+_LEGACY_RETRIEVAL = {"floor": "each", "per_document": None}
+
+
 class RetrievalSpec(BaseModel):
     """How passages are found: `vector` (cosine), `fts` (BM25 over the chunk text) or `hybrid`
     (both, fused by reciprocal rank); `rerank: cosine` re-orders the fused candidates by their
-    cosine to the question; `min_score` is the cosine floor below which a passage is not
-    evidence."""
+    cosine to the question; `per_document` caps the chunks one document may place in the top
+    `k` (taken from the `candidates` best), so the passages come from more sources.
+
+    `min_score` is the cosine floor. With `floor: best` it decides abstention: the assistant
+    abstains when the best hit is under it, and otherwise keeps every hit (so an exact-name
+    match that full-text search found is not dropped for a low cosine). With `floor: each`
+    every hit under it is dropped, and the assistant abstains when none is left.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -54,7 +68,9 @@ class RetrievalSpec(BaseModel):
     candidates: int = Field(20, ge=1, le=200)
     rrf_k: int = Field(60, ge=1)
     rerank: Literal["none", "cosine"] = "none"
+    per_document: int | None = Field(None, ge=1)
     min_score: float = Field(0.35, ge=-1.0, le=1.0)
+    floor: FloorMode = "each"
 
     @model_validator(mode="after")
     def _depth(self) -> "RetrievalSpec":
@@ -73,6 +89,15 @@ class ContextSpec(VersionedSpec):
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def canonical(self) -> str:
+        """The hashed content, without retrieval settings left at their legacy value."""
+        content = self.model_dump(mode="json")
+        for key, legacy in _LEGACY_RETRIEVAL.items():
+            if content["retrieval"][key] == legacy:
+                del content["retrieval"][key]
+        return json.dumps(content, sort_keys=True, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,8 @@ from llmops.budget import BudgetLimits
 from llmops.calibration import Calibration
 from llmops.evalsets import EvalCase
 from llmops.judge import JUDGE_METRICS, NOT_CONFIGURED, Judge, JudgeInput, RagasEmbeddings
-from llmops.rag import NO_ANSWER, RagSettings, above_floor, generate
+from llmops.rag import NO_ANSWER, RagSettings, above_floor, generate, retrieve_with
 from llmops.registry import spec_of
-from llmops.retrieval import retrieve
 from llmops.retrieval_metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
 from resources.embedder import Embedder
 from resources.llm import LLMClient
@@ -72,6 +71,7 @@ class EvalAnswer:
     status: str  # answered | no_context
     retrieved: tuple[str, ...]  # documents of the top-k hits, before the similarity floor
     contexts: tuple[str, ...]  # the passages the model saw
+    chunk_ids: tuple[str, ...] = ()  # their chunk ids, as `llmops ask` cites them
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -85,6 +85,7 @@ class EvalAnswers:
     table_version: int
     chat_model: str
     answers: tuple[EvalAnswer, ...]
+    context: str | None = None  # NAME@VERSION of the context configuration that retrieved
 
     @property
     def cost_usd(self) -> float:
@@ -102,9 +103,10 @@ def answer_cases(
     settings: RagSettings = RagSettings(),
     progress: Progress | None = None,
 ) -> EvalAnswers:
-    """Answer every case with `prompt`, retrieving all questions at one table version."""
+    """Answer every case with `prompt`, retrieving all questions at one table version through
+    the context configuration of `settings`, as `llmops ask` does."""
     spec = spec_of(prompt)
-    retrievals = retrieve([c.question for c in cases], embedder, vectors, k=settings.k)
+    retrievals = retrieve_with([c.question for c in cases], embedder, vectors, settings)
     answers = []
     for i, (case, found) in enumerate(zip(cases, retrievals, strict=True), start=1):
         started = time.perf_counter()
@@ -130,6 +132,7 @@ def answer_cases(
                 status="answered",
                 retrieved=retrieved,
                 contexts=tuple(p.text for p in made.prepared.passages),
+                chunk_ids=tuple(p.chunk_id for p in made.prepared.passages),
                 input_tokens=made.completion.input_tokens,
                 output_tokens=made.completion.output_tokens,
                 cost_usd=made.cost_usd,
@@ -143,6 +146,7 @@ def answer_cases(
         table_version=retrievals[0].index_version,
         chat_model=llm.model_id,
         answers=tuple(answers),
+        context=settings.context,
     )
 
 
@@ -169,6 +173,7 @@ def score_answers(
             "status": item.status,
             "abstained": gave_up,
             "retrieved": ",".join(item.retrieved),
+            "chunk_ids": ",".join(item.chunk_ids),
             "gold_sources": ",".join(case.gold_sources),
             "abstention_accuracy": float(gave_up != case.answerable),
             "input_tokens": item.input_tokens,

@@ -52,12 +52,14 @@ class Evaluator:
     judge: Judge | None = None
     judge_state: JudgeState = field(default_factory=lambda: JudgeState(None, None))
     settings: RagSettings = field(default_factory=RagSettings)
+    context_embedder: Embedder | None = None  # encodes questions for `settings`; else `embedder`
 
     def answer(self, cases: list[EvalCase], prompt: PromptVersion, progress=None) -> EvalAnswers:
+        """Every case answered through the context configuration of `settings`."""
         return answer_cases(
             cases,
             prompt,
-            self.embedder,
+            self.context_embedder or self.embedder,
             self.vectors,
             self.llm,
             self.store,
@@ -83,13 +85,12 @@ def label_of(store: MetadataStore, prompt: PromptVersion) -> str | None:
     return None
 
 
-def _same_conditions(
-    record: EvaluationRecord, digest: str, table_version: int, chat_model: str
-) -> bool:
+def _same_conditions(record: EvaluationRecord, digest: str, answers: EvalAnswers) -> bool:
     return (
         record.evalset_digest == digest
-        and record.table_version == table_version
-        and record.chat_model == chat_model
+        and record.table_version == answers.table_version
+        and record.chat_model == answers.chat_model
+        and record.context == answers.context
         and record.scores_path is not None
         and Path(record.scores_path).is_file()
     )
@@ -149,6 +150,7 @@ def evaluate(
             cost_usd=round(answers.cost_usd + judge_cost, 6),
             scores_path=str(path),
             run_id=run_id,
+            context=answers.context,
         )
     )
     return Evaluation(record, frame, gate, note)
@@ -166,7 +168,7 @@ def _baseline(
     """Production's evaluation under the candidate's conditions, made now if there is none."""
     production = resolve(ev.store, f"{answers.prompt_name}@{PRODUCTION}")
     for record in ev.store.evaluations(production.name, production.version):
-        if _same_conditions(record, digest, answers.table_version, answers.chat_model):
+        if _same_conditions(record, digest, answers):
             return record
     log(
         f"production {production.name}@{production.version} has no evaluation on this eval set "

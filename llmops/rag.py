@@ -6,15 +6,17 @@ import difflib
 import time
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from llmops.budget import BudgetExceededError, BudgetLimits, InputTooLongError, fit_context
-from llmops.contexts import RetrievalSpec
+from llmops.contexts import FloorMode, RetrievalSpec
 from llmops.errors import InputError
 from llmops.guardrails.pipeline import INPUT, OUTPUT, Guardrails
 from llmops.guardrails.verdicts import Verdict
 from llmops.metering import metered_complete
 from llmops.prompts import PromptSpec
 from llmops.registry import spec_of
-from llmops.retrieval import retrieve
+from llmops.retrieval import Retrieval, retrieve
 from llmops.templating import Passage, canary_for, fence, marker_for, render_messages
 from resources.embedder import Embedder
 from resources.llm import Completion, LLMClient
@@ -41,6 +43,7 @@ class RagSettings:
 
     k: int = 5
     min_score: float = 0.35
+    floor: FloorMode = "each"  # `best`: the floor decides abstention only (see RetrievalSpec)
     retrieval: RetrievalSpec | None = None  # vector search when None
     index_id: str | None = None  # the vector table key; None: the embedder's main table
     context: str | None = None  # NAME@VERSION of the context configuration, for lineage
@@ -59,7 +62,34 @@ class Prepared:
     table_version: int
 
 
+def retrieve_with(
+    queries: list[str],
+    embedder: Embedder,
+    vectors: VectorStore,
+    settings: RagSettings,
+    k: int | None = None,
+    version: int | None = None,
+    encoded: np.ndarray | None = None,
+) -> list[Retrieval]:
+    """Retrieve through the context configuration of `settings` (its table, search mode,
+    fusion, caps; `k` defaults to its depth): the one path of search, ask, audit and eval."""
+    return retrieve(
+        queries,
+        embedder,
+        vectors,
+        k=k or settings.k,
+        version=version,
+        vectors=encoded,
+        spec=settings.retrieval,
+        index_id=settings.index_id,
+    )
+
+
 def above_floor(hits: list[SearchHit], settings: RagSettings) -> list[SearchHit]:
+    """The evidence among `hits`: none when the best is under the floor (abstain); otherwise
+    every hit (`floor: best`) or those at or above it (`floor: each`)."""
+    if settings.floor == "best":
+        return list(hits) if hits and max(h.score for h in hits) >= settings.min_score else []
     return [h for h in hits if h.score >= settings.min_score]
 
 
@@ -205,15 +235,7 @@ def answer(
         if not checked.allowed:
             blocked = replace(record, answer=checked.message or "", status="blocked")
             return _log(blocked, verdicts, started, store)  # table_version 0: nothing retrieved
-    [found] = retrieve(
-        [record.question],
-        embedder,
-        vectors,
-        k=settings.k,
-        vectors=vector,
-        spec=settings.retrieval,
-        index_id=settings.index_id,
-    )
+    [found] = retrieve_with([record.question], embedder, vectors, settings, encoded=vector)
     record = replace(record, table_version=found.index_version)
     hits = above_floor(found.hits, settings)
     if hits:
@@ -320,14 +342,8 @@ def audit(
     if prompt is None:
         raise InputError(f"prompt {record.prompt_name}@{record.prompt_version} is not stored")
     spec = spec_of(prompt)
-    [found] = retrieve(
-        [record.question],
-        embedder,
-        vectors,
-        settings.k,
-        record.table_version,
-        spec=settings.retrieval,
-        index_id=settings.index_id,
+    [found] = retrieve_with(
+        [record.question], embedder, vectors, settings, version=record.table_version
     )
     hits = above_floor(found.hits, settings)
     chunk_ids: list[str] = []

@@ -60,13 +60,15 @@ def retrieve(
     was served then).
 
     `spec` (a context configuration's retrieval settings) picks vector, full-text or hybrid
-    search; with `rerank: cosine` its `candidates` hits are re-ordered by cosine to the query.
+    search; with `rerank: cosine` its `candidates` hits are re-ordered by cosine to the query,
+    and with `per_document` no document places more than that many of them in the top `k`.
     """
     spec = spec or RetrievalSpec()  # vector search; `k` comes from the caller
     model_id = require_index(embedder, store, index_id)  # before encoding a query
     if vectors is None:
         vectors = embedder.encode(list(queries))
-    depth = spec.candidates if spec.rerank == "cosine" else k
+    widened = spec.rerank == "cosine" or spec.per_document is not None
+    depth = max(spec.candidates, k) if widened else k
     found = store.search(
         model_id,
         vectors,
@@ -79,8 +81,21 @@ def retrieve(
     )
     hits = found.hits
     if spec.rerank == "cosine":
-        hits = [sorted(h, key=lambda hit: -hit.score)[:k] for h in hits]
-    return [Retrieval(q, found.version, h) for q, h in zip(queries, hits, strict=True)]
+        hits = [sorted(h, key=lambda hit: -hit.score) for h in hits]
+    if spec.per_document is not None:
+        hits = [cap_per_document(h, spec.per_document) for h in hits]
+    return [Retrieval(q, found.version, h[:k]) for q, h in zip(queries, hits, strict=True)]
+
+
+def cap_per_document(hits: Sequence[SearchHit], cap: int) -> list[SearchHit]:
+    """`hits` in their order, without those of a document that already placed `cap`."""
+    placed: dict[str, int] = {}
+    kept = []
+    for hit in hits:
+        if placed.get(hit.document, 0) < cap:
+            placed[hit.document] = placed.get(hit.document, 0) + 1
+            kept.append(hit)
+    return kept
 
 
 def best_scores(vectors: np.ndarray, model_id: str, store: VectorStore) -> list[float]:

@@ -251,6 +251,7 @@ class EvaluationRow(Base):
     cost_usd: Mapped[float] = mapped_column(Double)
     scores_path: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[str | None] = mapped_column(String(64))
+    context: Mapped[str | None] = mapped_column(String(200))
 
 
 class AlertRow(Base):
@@ -465,6 +466,7 @@ class EvaluationRecord:
     cost_usd: float = 0.0
     scores_path: str | None = None
     run_id: str | None = None
+    context: str | None = None  # NAME@VERSION of the context configuration that retrieved
     created_at: datetime = field(default_factory=utcnow)
     id: int | None = None
 

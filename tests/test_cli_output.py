@@ -12,9 +12,10 @@ HIT = {
 
 
 def test_search_hits_show_source_heading_and_whole_words():
-    shown = search_text([HIT]).splitlines()
+    shown = search_text([HIT], "default@1a25fb325481").splitlines()
     assert shown[0] == "1. [0.693] leave/pto-policy.md — Annual Leave > 2.1 Full-time employees"
-    body = shown[1:]
+    assert shown[-1] == "context default@1a25fb325481"
+    body = shown[1:-1]
     assert all(line.startswith("   ") and len(line) <= 100 for line in body)
     text = " ".join(line.strip() for line in body)
     assert "27 working days" in text
@@ -25,4 +26,4 @@ def test_search_hits_show_source_heading_and_whole_words():
 
 
 def test_no_hits_say_so():
-    assert search_text([]) == "no results"
+    assert search_text([]).splitlines()[0] == "no results"

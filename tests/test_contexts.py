@@ -19,13 +19,13 @@ from llmops.experiments import (
     serving_settings,
 )
 from llmops.prompts import load_prompt_files
-from llmops.rag import answer
+from llmops.rag import RagSettings, above_floor, answer
 from llmops.registry import PRODUCTION
 from llmops.registry import register as register_prompts
 from llmops.registry import resolve as resolve_prompt
-from llmops.retrieval import retrieve
+from llmops.retrieval import cap_per_document, retrieve
 from resources.llm import LLMClient
-from resources.vector_store import table_name
+from resources.vector_store import SearchHit, table_name
 from tests.conftest import PROJECT_ROOT, write_docs
 from tests.llm_server import ScriptedLLMServer, ok
 
@@ -279,3 +279,68 @@ def test_reindex_keeps_the_production_context_index(tmp_path, docs, embedder, st
         ["annual leave days"], embedder, store, spec=settings.retrieval, index_id=settings.index_id
     )
     assert "30 days" in found.hits[0].text
+
+
+def test_new_retrieval_options_keep_the_versions_of_files_that_leave_them_out():
+    plain = parse_context("name: d\ndescription: d\n", Path("d"))
+    legacy = parse_context(
+        "name: d\ndescription: d\nretrieval:\n  floor: each\n  per_document: null\n", Path("d")
+    )
+    assert legacy.version == plain.version
+    assert spec_of_content(plain.canonical).retrieval.floor == "each"  # stored content reads back
+    best = parse_context("name: d\ndescription: d\nretrieval:\n  floor: best\n", Path("d"))
+    capped = parse_context("name: d\ndescription: d\nretrieval:\n  per_document: 1\n", Path("d"))
+    assert len({plain.version, best.version, capped.version}) == 3
+    shipped = {f.spec.name: f.spec for f in load_context_files(PROJECT_ROOT / "contexts")}
+    assert shipped["hybrid"].version == "ec3f721d8ca7"  # unchanged since it was registered
+
+
+def spec_of_content(content: str):
+    from llmops.contexts import ContextSpec
+
+    return ContextSpec.model_validate_json(content)
+
+
+def _hit(document: str, score: float, n: int = 0) -> SearchHit:
+    return SearchHit(f"{document}-{n}", document, "", "text", score)
+
+
+def test_per_document_cap_keeps_rank_order_and_spreads_the_top_k():
+    hits = [_hit("a", 0.9, 0), _hit("a", 0.8, 1), _hit("b", 0.7), _hit("a", 0.6, 2), _hit("c", 0.5)]
+    assert [h.chunk_id for h in cap_per_document(hits, 1)] == ["a-0", "b-0", "c-0"]
+    assert [h.chunk_id for h in cap_per_document(hits, 2)] == ["a-0", "a-1", "b-0", "c-0"]
+
+
+def test_the_floor_decides_abstention_on_the_best_hit_or_drops_each_hit():
+    hits = [_hit("a", 0.30), _hit("b", 0.50), _hit("c", 0.20)]  # hybrid: not in cosine order
+    best, each = RagSettings(min_score=0.35, floor="best"), RagSettings(min_score=0.35)
+    assert above_floor(hits, best) == hits  # the best passes: every hit is evidence
+    assert above_floor(hits, each) == [hits[1]]
+    low = [_hit("a", 0.30), _hit("b", 0.20)]
+    assert above_floor(low, best) == above_floor(low, each) == []  # abstain either way
+
+
+def test_a_capped_context_retrieves_from_more_documents(tmp_path, embedder, store):
+    """Through real LanceDB: a long document fills the top k uncapped, not capped."""
+    from llmops.experiments import build_index
+
+    docs = tmp_path / "long"
+    leave = "\n\n".join(
+        f"## Leave rule {n}\n\n" + f"Annual leave rule {n}: holiday days carry over. " * 30
+        for n in range(6)
+    )
+    write_docs(docs, {"leave.md": f"# Leave\n\n{leave}\n", **CODES})
+    spec = parse_context(BASE.format(name="l", mode="vector", tokens=64, floor=0), Path("l"))
+    key = build_index(spec, Benchmark("long", docs, docs, "long"), embedder, store).index_id
+    question = "How many annual leave days carry over?"
+
+    def documents(**update) -> list[str]:
+        retrieval = spec.retrieval.model_copy(update=update)
+        [found] = retrieve([question], embedder, store, k=3, spec=retrieval, index_id=key)
+        return [h.document for h in found.hits]
+
+    assert documents() == ["leave.md"] * 3
+    assert documents(per_document=1) == ["leave.md"]  # its 10 candidates are all leave.md
+    capped = documents(per_document=1, candidates=60)
+    assert capped[0] == "leave.md"
+    assert len(capped) == len(set(capped)) == 3

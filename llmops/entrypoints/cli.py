@@ -21,7 +21,7 @@ from llmops.entrypoints import human, payloads
 from llmops.entrypoints.tables import text_table
 from llmops.entrypoints.verbosity import configure as configure_logging
 from llmops.entrypoints.verbosity import dagster_level, log_level
-from llmops.errors import IndexNotFoundError, InputError, LlmopsError
+from llmops.errors import InputError, LlmopsError
 from llmops.jsonl import read_jsonl
 from resources.metadata_store import MetadataStoreError
 
@@ -180,13 +180,22 @@ class BatchQuery(BaseModel):
 @click.argument("text", required=False)
 @click.option("--batch", type=click.Path(path_type=Path), help="JSONL file of {id, query} lines.")
 @click.option(
-    "-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Results per query."
+    "-k", "k", type=click.IntRange(1, 100), help="Results per query [default: the context's k]."
+)
+@click.option(
+    "--context",
+    "context_ref",
+    help="NAME@VERSION (or NAME@LABEL) of the context configuration [default: production].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (JSONL for --batch) on stdout.")
-def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
-    """Find the chunks nearest in meaning to TEXT, or to every query of a --batch file.
+def search(
+    text: str | None, batch: Path | None, k: int | None, context_ref: str | None, as_json: bool
+) -> None:
+    """Find the passages for TEXT, or for every query of a --batch file, as `ask` retrieves
+    them: through the production context configuration (or --context), whose name is printed.
 
-    Batch output is JSONL, one line per query: `id`, `query`, `index_version`, `results`.
+    Batch output is JSONL, one line per query: `id`, `query`, `index_version`, `context`,
+    `results`.
     """
     if (text is None) == (batch is None):
         raise click.UsageError("give either TEXT or --batch FILE (not both)")
@@ -198,16 +207,24 @@ def search(text: str | None, batch: Path | None, k: int, as_json: bool) -> None:
     if not queries:
         raise InputError(f"--batch: {batch} has no queries")
 
-    from llmops.retrieval import retrieve
+    from llmops.experiments import serving_context
+    from llmops.rag import retrieve_with
 
-    retrievals = retrieve([q.query for q in queries], *_index_clients(), k=k)
+    embedder, vectors = _index_clients()
+    settings, embedder = serving_context(_synced_store(), embedder, context_ref)
+    k = k or settings.k
+    retrievals = retrieve_with([q.query for q in queries], embedder, vectors, settings, k=k)
     if batch is not None:
         for q, r in zip(queries, retrievals, strict=True):
-            line = {"id": q.id, "query": q.query, "index_version": r.index_version}
-            click.echo(json.dumps({**line, "results": r.results()}, ensure_ascii=False))
+            line = {"id": q.id, **payloads.search_result(q.query, k, r, settings.context)}
+            click.echo(json.dumps(line, ensure_ascii=False))
         return
     found = retrievals[0]
-    _emit(payloads.search_result(text, k, found), as_json, human.search_text(found.results()))
+    _emit(
+        payloads.search_result(text, k, found, settings.context),
+        as_json,
+        human.search_text(found.results(), settings.context),
+    )
 
 
 def _index_clients():
@@ -268,7 +285,8 @@ def ask(text: str, prompt_ref: str, as_json: bool) -> None:
         payload,
         as_json,
         f"{record.answer}{cut}\n\nsources: {sources}\nquery {record.query_id} · prompt "
-        f"{payload['prompt']} · index v{record.table_version} · {record.chat_model} · "
+        f"{payload['prompt']} · context {record.context or 'built-in defaults'} · "
+        f"index v{record.table_version} · {record.chat_model} · "
         f"{record.input_tokens}+{record.output_tokens} tokens · ${record.cost_usd:.6f}",
     )
 
@@ -315,12 +333,9 @@ def guard(text: str | None, batch: Path | None, as_json: bool) -> None:
 def _production_context(store, embedder):
     """The retrieval settings and embedder of the production context configuration (the
     built-in defaults before any is registered)."""
-    from llmops.context_registry import production
-    from llmops.experiments import serving_settings
-    from llmops.rag import RagSettings
+    from llmops.experiments import serving_context
 
-    record = production(store)
-    return serving_settings(record, embedder) if record else (RagSettings(), embedder)
+    return serving_context(store, embedder)
 
 
 def _guardrails(embedder, vectors):
@@ -549,12 +564,9 @@ def audit(query_id: str, rerun: bool, as_json: bool) -> None:
     embedder, vectors, llm, limits = _answer_clients()
     result = None
     if rerun:
-        settings = rag.RagSettings()
-        if record.context:
-            from llmops.context_registry import resolve
-            from llmops.experiments import serving_settings
+        from llmops.experiments import logged_context
 
-            settings, embedder = serving_settings(resolve(store, record.context), embedder)
+        settings, embedder = logged_context(store, record, embedder)
         result = rag.audit(record, embedder, vectors, llm, store, limits, settings)
         payload["rerun"] = payloads.rerun(result)
     if as_json:
@@ -630,14 +642,14 @@ def eval_command(
     if not path.is_file():
         raise InputError(f"--evalset: {path} does not exist or is not a file")
     load_evalset(path, settings.docs_dir)
+    from llmops.retrieval import require_index
+
+    store = _synced_store()
     embedder, vectors = _index_clients()
-    if not vectors.has_table(embedder.model_id):
-        raise IndexNotFoundError(
-            f"no index for {embedder.model_id} in {vectors.uri}: run `llmops ingest` first"
-        )
+    context, embedder = _production_context(store, embedder)
+    require_index(embedder, vectors, context.index_id)
     if judge_repeats:
         os.environ["LLMOPS_JUDGE_REPEATS"] = str(judge_repeats)
-    store = _synced_store()
     targets = _eval_targets(store, prompt_ref)
     settings.prepare_dagster_home()
     from dagster import DagsterInstance
@@ -695,6 +707,7 @@ def _evaluation_json(record) -> dict:
         "chat_model": record.chat_model,
         "scores_path": record.scores_path,
         "evaluation_id": record.id,
+        "context": record.context,
     }
 
 
@@ -710,7 +723,10 @@ def _evaluation_text(result: dict) -> str:
         if gate["passed"] is None
         else f"gate against {gate['baseline']}: {'passed' if gate['passed'] else 'FAILED'}"
     )
-    return f"{table}\n\n{verdict} · cost ${result['cost_usd']:.6f} · {result['scores_path']}"
+    return (
+        f"{table}\n\n{verdict} · context {result['context'] or 'built-in defaults'} · "
+        f"cost ${result['cost_usd']:.6f} · {result['scores_path']}"
+    )
 
 
 @cli.command()

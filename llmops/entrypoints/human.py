@@ -23,17 +23,19 @@ def snippet(text: str, chars: int = SNIPPET_CHARS, indent: str = "   ") -> str:
     return textwrap.fill(short, WIDTH, initial_indent=indent, subsequent_indent=indent)
 
 
-def search_text(results: list[dict[str, Any]]) -> str:
-    """`llmops search`: each hit's rank, score, source and heading, then its snippet."""
+def search_text(results: list[dict[str, Any]], context: str | None = None) -> str:
+    """`llmops search`: each hit's rank, score, source and heading, then its snippet, and the
+    context configuration that retrieved them."""
+    footer = f"context {context or 'built-in defaults'}"
     if not results:
-        return "no results"
+        return f"no results\n{footer}"
     blocks = []
     for rank, hit in enumerate(results, start=1):
         heading = f" — {plain(hit['heading'])}" if hit.get("heading") else ""
         blocks.append(
             f"{rank}. [{hit['score']:.3f}] {hit['source']}{heading}\n{snippet(hit['text'])}"
         )
-    return "\n".join(blocks)
+    return "\n".join([*blocks, footer])
 
 
 def audit_text(lineage: dict, headings: dict[str, str], result=None) -> str:

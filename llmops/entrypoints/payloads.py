@@ -41,12 +41,14 @@ def lineage(record: QueryRecord) -> dict[str, Any]:
     }
 
 
-def search_result(query: str, k: int, found: Retrieval) -> dict[str, Any]:
-    """The chunks nearest to one query (the JSON of `llmops search`)."""
+def search_result(query: str, k: int, found: Retrieval, context: str | None) -> dict[str, Any]:
+    """The chunks nearest to one query (the JSON of `llmops search`), and the context
+    configuration (`NAME@VERSION`) that retrieved them."""
     return {
         "query": query,
         "k": k,
         "index_version": found.index_version,
+        "context": context,
         "results": found.results(),
     }
 

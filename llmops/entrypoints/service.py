@@ -309,6 +309,7 @@ class SearchResponse(BaseModel):
     query: str
     k: int
     index_version: int
+    context: str | None = None  # NAME@VERSION of the context configuration that retrieved
     results: list[SearchHitOut]
 
 
@@ -577,12 +578,13 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/v1/search", response_model=SearchResponse, responses=ERRORS, tags=["assistant"])
     def search(body: SearchRequest, request: Request, _caller: CallerDep) -> dict[str, Any]:
-        """The K chunks nearest in meaning to the query (no LLM call, nothing logged)."""
-        from llmops.retrieval import retrieve
+        """The K passages for the query as `/v1/ask` retrieves them, through the production
+        context configuration of start-up time (no LLM call, nothing logged)."""
+        from llmops.rag import retrieve_with
 
         c = _state(request).ready()
-        [found] = retrieve([body.query], c.embedder, c.vectors, k=body.k)
-        return payloads.search_result(body.query, body.k, found)
+        [found] = retrieve_with([body.query], c.embedder, c.vectors, c.settings, k=body.k)
+        return payloads.search_result(body.query, body.k, found, c.settings.context)
 
     @app.post(
         "/v1/feedback",
@@ -615,9 +617,11 @@ def _routes(app: FastAPI) -> None:
             if not caller.admin:
                 raise HTTPException(403, "a re-run needs an API key with the admin scope")
             from llmops import rag
+            from llmops.experiments import logged_context
 
             store = c.store.for_key(caller.key_id)
-            result = rag.audit(record, c.embedder, c.vectors, c.llm, store, c.limits)
+            settings, embedder = logged_context(c.store, record, c.embedder)
+            result = rag.audit(record, embedder, c.vectors, c.llm, store, c.limits, settings)
             view["rerun"] = payloads.rerun(result)
         return view
 
