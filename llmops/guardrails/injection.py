@@ -25,9 +25,11 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import dataclasses
 import hashlib
 import html
 import re
+import time
 import unicodedata
 import urllib.parse
 from collections import Counter
@@ -55,8 +57,9 @@ FAMILIES = (
     "encoded_payload",
     "delimiter_spoofing",
 )
-DEFAULT_THRESHOLD = 0.06
+DEFAULT_THRESHOLD = 0.06  # with the shipped benign references
 MARGIN_K = 3
+ANCHOR_RECHECK_SECONDS = 30.0
 
 _ZERO_WIDTH = dict.fromkeys(
     map(ord, "\u00ad\u034f\u180e\u200b\u200c\u200d\u200e\u200f\u2060\ufeff")
@@ -570,14 +573,21 @@ def margins(
 class InjectionSemanticSettings(BaseModel):
     """The `injection_semantic` entry of guardrails.yaml. `threshold` is the margin (mean
     cosine to the 3 nearest known attacks minus that to the 3 nearest benign references) at
-    which a text is flagged; `k` nearest attacks are named in the reason."""
+    which a text is flagged; `k` nearest attacks are named in the reason.
+
+    `benign` is where the benign references come from: `deployment` uses the anchors the
+    `benign_anchors` asset built from the served knowledge base (`llmops.guardrails.anchors`)
+    when there are any, and the shipped `references` file until then; `shipped` always uses
+    the file. An unset `threshold` is the one calibrated on the deployment's anchors, or
+    `DEFAULT_THRESHOLD` with the shipped references."""
 
     model_config = ConfigDict(extra="forbid")
 
     check: Literal["injection_semantic"] = "injection_semantic"
     enabled: bool = True
     action: Action = "block"
-    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=-1.0, le=1.0)
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    benign: Literal["deployment", "shipped"] = "deployment"
     k: int = Field(default=3, ge=1, le=50)
     corpus: Path = KNOWN_ATTACKS
     references: Path = KNOWN_BENIGN
@@ -599,12 +609,17 @@ class InjectionSemanticSettings(BaseModel):
 
 @dataclass(frozen=True)
 class _Corpus:
-    """The known attacks (texts, families, vectors) and the benign references' vectors."""
+    """The known attacks (texts, families, vectors), the benign references' vectors, where
+    those come from (`shipped`, or `deployment` with the anchor table's version) and the
+    threshold that goes with them."""
 
     texts: list[str]
     families: list[str]
     vectors: np.ndarray
     references: np.ndarray
+    benign: str = "shipped"
+    threshold: float = DEFAULT_THRESHOLD
+    anchor_version: int | None = None
 
 
 _ENCODED: dict[tuple[str, str], pa.Table] = {}
@@ -657,13 +672,48 @@ class InjectionSemanticCheck:
         self.embedder = embedder
         self.vector_store = vector_store
         self._corpus: _Corpus | None = None
+        self._checked = 0.0
 
     @property
     def corpus(self) -> _Corpus:
-        """Both corpora's vectors, synced to LanceDB when a file changed, then cached."""
+        """Both corpora's vectors, synced to LanceDB when a file changed, then cached; the
+        deployment's anchors replace the shipped references once they exist, and are read
+        again when their table changed (looked at every `ANCHOR_RECHECK_SECONDS`)."""
+        now = time.monotonic()
         if self._corpus is None:
-            self._corpus = self._load()
+            self._corpus = self._with_anchors(self._load())
+            self._checked = now
+        elif self.settings.benign == "deployment" and now - self._checked > ANCHOR_RECHECK_SECONDS:
+            self._checked = now
+            version = self.vector_store.anchor_version(self.embedder.model_id)
+            if version != self._corpus.anchor_version:
+                self._corpus = self._with_anchors(self._load())
         return self._corpus
+
+    @property
+    def threshold(self) -> float:
+        """The configured threshold, else the one that goes with the benign references."""
+        if self.settings.threshold is not None:
+            return self.settings.threshold
+        return self.corpus.threshold
+
+    def _with_anchors(self, corpus: _Corpus) -> _Corpus:
+        """`corpus` with the deployment's anchors as its benign references, when configured
+        and built."""
+        if self.settings.benign != "deployment":
+            return corpus
+        stored = self.vector_store.anchor_rows(self.embedder.model_id)
+        if stored is None or stored[1].num_rows == 0:
+            return corpus
+        version, rows = stored
+        vectors = np.stack(rows.column("vector").to_numpy(zero_copy_only=False))
+        return dataclasses.replace(
+            corpus,
+            references=vectors.astype(np.float32),
+            benign="deployment",
+            threshold=float(rows.column("threshold")[0].as_py()),
+            anchor_version=version,
+        )
 
     def _load(self) -> _Corpus:
         digest = _digest(self.settings)
@@ -703,11 +753,14 @@ class InjectionSemanticCheck:
         score = float(scores[best])
         nearest = self.nearest(vectors[best])
         family = nearest[0][1]
-        triggered = score >= self.settings.threshold
+        threshold = self.threshold
+        triggered = score >= threshold
         neighbours = ", ".join(f"{f} {s:.2f}: {t[:60]!r}" for t, f, s in nearest)
+        deployment = self.corpus.benign == "deployment"
+        benign = "this deployment's anchors" if deployment else "benign questions"
         reason = (
-            f"{family}: margin {score:.2f} over benign questions "
-            f"({'≥' if triggered else '<'} {self.settings.threshold}); nearest known attacks: "
+            f"{family}: margin {score:.2f} over {benign} "
+            f"({'≥' if triggered else '<'} {threshold:g}); nearest known attacks: "
             f"{neighbours}"
         )
         spans = [Span(type=family, start=0, end=len(text))] if triggered else []
