@@ -94,7 +94,8 @@ _OVERRIDE_VERB = (
 )
 _GUIDANCE = (
     r"(?:instructions?|directions?|directives?|prompts?|rules|guidelines|guidance|commands?"
-    r"|orders|programming|constraints|restrictions|configuration|training|context|setup|task)"
+    r"|orders|programming|constraints|restrictions|configuration|training|context|setup|task"
+    r"|requests)"
 )
 _EARLIER = r"(?:previous|prior|above|earlier|preceding|original|initial|foregoing|former)"
 _UNBOUND = (
@@ -133,7 +134,8 @@ RULES: tuple[_Rule, ...] = (
         "ignore_instructions_given",
         "instruction_override",
         rf"\b{_OVERRIDE_VERB}\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+)?(?:\S+\s+)?{_GUIDANCE}\s+"
-        r"(?:you were given|you received|you have been given|given to you|set by|from your)\b",
+        r"(?:you were given|you received|you have been given|given to you|set by|from your"
+        r"|you got|you've been given)\b",
     ),
     _rule(
         "disable_your_safeguards",
@@ -159,14 +161,16 @@ RULES: tuple[_Rule, ...] = (
     _rule(
         "new_instructions",
         "instruction_override",
-        r"\b(?:new|updated|revised|real|actual|true)\s+(?:instructions?|task|directives?|rules"
-        r"|goal|orders)\s*:|\byour\s+(?:new|real|only)\s+(?:task|goal|job|purpose|instructions?)"
+        r"\b(?:new|updated|revised|real|actual|true|priority|urgent)\s+(?:instructions?|task"
+        r"|directives?|rules|goal|orders)\s*:|(?:\*{2,}|#{1,6}|!{2,})\s*(?:new\s+)?(?:important\s+)?"
+        r"(?:new\s+)?instructions?\b|\byour\s+(?:new|real|only)\s+(?:task|goal|job|purpose|instructions?)"
         r"\s+(?:is|are)\b",
     ),
     _rule(
         "from_now_on",
         "instruction_override",
-        r"\bfrom now on,?\s+(?:you|act|respond|answer|reply|always|never|only|ignore|obey)\b",
+        r"\b(?:from now on|for the rest of (?:this|the|our) (?:conversation|chat|session)),?\s+"
+        r"(?:you|act|respond|answer|reply|always|never|only|ignore|obey)\b",
     ),
     _rule(
         "instructions_revoked",
@@ -188,7 +192,14 @@ RULES: tuple[_Rule, ...] = (
         r"|\bif you are an? (?:ai|language model|assistant|llm|chatbot)\b"
         r"|\b(?:ai|assistants?|chatbots?|language models?|llms?|models?)\s+(?:\S+\s+){0,2}?"
         r"(?:reading|processing|summari[sz]ing)\s+this\s+(?:page|document|text|content|section"
-        r"|email|message|file)\b",
+        r"|email|message|file)\b"
+        r"|\bif you are (?:told|asked) to (?:summari[sz]e|answer|translate|read)\b",
+    ),
+    _rule(
+        "planted_output_payload",  # a link or script to plant in the answer: exfiltration
+        "instruction_override",
+        r"!\[[^\]]{0,40}\]\(\s*https?://[^)\s]*[?&][^)\s]*=|<img\b[^>]*\bonerror\s*="
+        r"|<a\s[^>]*href\s*=\s*[\"']?\s*javascript:|<script\b",
     ),
     _rule(
         "dan",
@@ -240,15 +251,17 @@ RULES: tuple[_Rule, ...] = (
     _rule(
         "freed_from_limits",
         "roleplay_jailbreak",
-        rf"\b(?:no longer bound by|freed from|free from|broken free of|broke free of|escaped)\b"
-        rf"[^.]{{0,30}}\b{_UNBOUND}",
+        rf"\b(?:no longer bound by|freed from|free from|free of|broken free of|broke free of"
+        rf"|escaped|never (?:restricted|bound|limited) by|not (?:restricted|bound|limited) by)\b"
+        rf"[^.]{{0,50}}\b{_UNBOUND}",
     ),
     _rule(
         "you_are_now",
         "roleplay_jailbreak",
         r"\byou are now (?:an? |the |my |in |called |named |playing )?[^.]{0,30}?\b(?:ai|assistant"
         r"|bot|chatbot|model|mode|hacker|persona|character)\b|\byou are no longer (?:an? |the "
-        r"|my )?(?:\w+ )?(?:assistant|chatbot|ai|bound)\b",
+        r"|my )?(?:\w+ )?(?:assistant|chatbot|ai|bound)\b"
+        r"|\byou (?:are|will be) (?:now )?replaced by\b|\byou will now pose as\b",
     ),
     _rule(
         "pretend",
@@ -260,6 +273,8 @@ RULES: tuple[_Rule, ...] = (
         "roleplay_jailbreak",
         r"\blet'?s (?:play a game|roleplay|role-play)\b|\b(?:roleplay|role-play) as\b"
         r"|\bstay in character\b|\bbreak(?:ing)? character\b"
+        r"|\b(?:respond|answer|reply)\b[^.]{0,20}\bas two (?:different )?(?:personalities"
+        r"|characters|personas|ais|voices)\b"
         r"|\bjailbr(?:eak|oken) (?:ai|assistant|model|chatbot|version|persona)\b",
     ),
     _rule(
