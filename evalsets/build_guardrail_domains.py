@@ -11,15 +11,20 @@ Nothing here was written by us; everything is rebuilt from packages:
   (`debian-reference-en`).
 - `spikee`: the jailbreak templates of WithSecure's spikee (PyPI `spikee`, datasets
   `seeds-cybersec-2026-01` and `seeds-sysmsg-extraction-2025-04`), each filled with one of the
-  same dataset's instructions, as spikee itself combines them.
+  same dataset's instructions, as spikee itself combines them. Templates and instructions are
+  split into dev and test separately (a translation goes with its original), so a test attack
+  shares neither its frame nor its instruction with a dev attack.
 - `pyrit`: the jailbreak templates of Microsoft's PyRIT (PyPI `pyrit`,
-  `pyrit/datasets/jailbreak/templates/*.yaml`), each filled with a spikee instruction.
-  Templates named DAN, DUDE, STAN, developer mode or RANTI are left out: garak ships the same
-  prompts, and garak's data is kept aside as an independent check.
+  `pyrit/datasets/jailbreak/templates/*.yaml`), each filled with a spikee instruction of its
+  split. DAN templates (spikee's and PyRIT's) and PyRIT's DUDE, STAN, developer mode and RANTI
+  are left out: garak ships the same prompts, and garak's data is kept aside as an
+  independent check.
 
 The wheels are fetched with `pip download --no-deps` and read as zip files; neither package is
 installed. Each set is split into `dev` and `test` halves with a fixed seed; `bench/
-guardrails.py` reports the test halves. Rerunning writes the same files.
+guardrails.py` reports the test halves. The dev halves of the attacks were added to
+`llmops/guardrails/known_attacks.jsonl`; `attacks-dev-corpus.jsonl` holds them as corpus lines.
+Rerunning writes the same files.
 
     .venv/bin/python evalsets/build_guardrail_domains.py [OUT_DIR]
     # default $LLMOPS_HOME/benchmarks/guardrails
@@ -115,42 +120,89 @@ def _jsonl(wheel: zipfile.ZipFile, member: str) -> list[dict]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def spikee_attacks(cache: Path, rng: random.Random) -> tuple[list[dict], list[str]]:
-    """spikee's jailbreaks each filled with an instruction of its dataset; also every
-    instruction (to fill PyRIT's templates)."""
+_LANGUAGE_SUFFIX = re.compile(r"-(?:zu|sq|ga|gd)$")
+FAMILY = {
+    "seeds-cybersec-2026-01": "instruction_override",
+    "seeds-sysmsg-extraction-2025-04": "prompt_extraction",
+    "pyrit": "roleplay_jailbreak",
+}
+
+
+def _halves(groups: list[str], seed: int) -> dict[str, str]:
+    """Each group (a template or an instruction with all its translations) in `dev` or
+    `test`: a seeded shuffle, the first half dev."""
+    order = sorted(set(groups))
+    random.Random(seed).shuffle(order)
+    return {g: "dev" if i < len(order) // 2 else "test" for i, g in enumerate(order)}
+
+
+def spikee_attacks(cache: Path, rng: random.Random) -> tuple[list[dict], dict[str, list[str]]]:
+    """spikee's jailbreaks each filled with an instruction of its dataset, as spikee combines
+    them; templates and instructions are split into dev and test apart (a translation goes
+    with its original), so no test attack shares either with a dev one. Also every
+    instruction per split (to fill PyRIT's templates). DAN templates are left out (garak)."""
     wheel = _wheel("spikee", cache)
     attacks: list[dict] = []
-    instructions: list[str] = []
+    pooled: dict[str, list[str]] = {"dev": [], "test": []}
+    templates: dict[str, list[dict]] = {}
     for dataset in SPIKEE_DATASETS:
         base = f"spikee/data/workspace/datasets/{dataset}"
-        own = [r["instruction"] for r in _jsonl(wheel, f"{base}/instructions.jsonl")]
-        instructions += own
-        for row in _jsonl(wheel, f"{base}/jailbreaks.jsonl"):
-            if "<INSTRUCTION>" not in row["text"] or row.get("jailbreak_type") == "no-jailbreak":
-                continue
-            text = row["text"].replace("<INSTRUCTION>", rng.choice(own))
-            attacks.append({"id": f"spikee-{dataset}-{row['id']}", "text": text})
-    return _distinct(attacks), list(dict.fromkeys(instructions))
+        templates[dataset] = [
+            r
+            for r in _jsonl(wheel, f"{base}/jailbreaks.jsonl")
+            if "<INSTRUCTION>" in r["text"] and not r["id"].startswith(("no-jailbreak", "dan-"))
+        ]
+    template_split = _halves(
+        [_LANGUAGE_SUFFIX.sub("", r["id"]) for rows in templates.values() for r in rows], SEED
+    )
+    for dataset in SPIKEE_DATASETS:
+        base = f"spikee/data/workspace/datasets/{dataset}"
+        rows = _jsonl(wheel, f"{base}/instructions.jsonl")
+        split_of = _halves([_LANGUAGE_SUFFIX.sub("", r["id"]) for r in rows], SEED)
+        own = {"dev": [], "test": []}
+        for r in rows:
+            own[split_of[_LANGUAGE_SUFFIX.sub("", r["id"])]].append(r["instruction"])
+        for part in own:
+            pooled[part] += own[part]
+        for row in templates[dataset]:
+            part = template_split[_LANGUAGE_SUFFIX.sub("", row["id"])]
+            text = row["text"].replace("<INSTRUCTION>", rng.choice(own[part]))
+            attacks.append(
+                {
+                    "id": f"spikee-{dataset}-{row['id']}",
+                    "text": text,
+                    "family": FAMILY[dataset],
+                    "split": part,
+                }
+            )
+    return _distinct(attacks), pooled
 
 
-def pyrit_attacks(cache: Path, rng: random.Random, instructions: list[str]) -> list[dict]:
+def pyrit_attacks(
+    cache: Path, rng: random.Random, instructions: dict[str, list[str]]
+) -> list[dict]:
+    """PyRIT's jailbreak templates split into dev and test, each filled with a spikee
+    instruction of the same split."""
     import yaml
 
     wheel = _wheel("pyrit", cache)
     prefix = "pyrit/datasets/jailbreak/templates/"
+    names = [
+        m[len(prefix) : -5]
+        for m in sorted(wheel.namelist())
+        if m.startswith(prefix) and "/" not in m[len(prefix) :] and m.endswith(".yaml")
+    ]
+    split_of = _halves([n for n in names if not GARAK_SHARED.search(n)], SEED)
     attacks = []
-    for member in sorted(wheel.namelist()):
-        name = member[len(prefix) :]
-        if not member.startswith(prefix) or "/" in name or not name.endswith(".yaml"):
-            continue
-        if GARAK_SHARED.search(name):
-            continue
-        template = yaml.safe_load(wheel.read(member))
+    for name, part in sorted(split_of.items()):
+        template = yaml.safe_load(wheel.read(f"{prefix}{name}.yaml"))
         value = template.get("value") or ""
         if "{{ prompt }}" not in value:
             continue
-        text = value.replace("{{ prompt }}", rng.choice(instructions)).strip()
-        attacks.append({"id": f"pyrit-{name[:-5]}", "text": text})
+        text = value.replace("{{ prompt }}", rng.choice(instructions[part])).strip()
+        attacks.append(
+            {"id": f"pyrit-{name}", "text": text, "family": FAMILY["pyrit"], "split": part}
+        )
     return _distinct(attacks)
 
 
@@ -196,8 +248,12 @@ def build(out: Path) -> dict[str, int]:
     spikee, instructions = spikee_attacks(out / "wheels", rng)
     pyrit = pyrit_attacks(out / "wheels", rng, instructions)
     for name, rows in (("spikee", spikee), ("pyrit", pyrit)):
-        _write(out / f"{name}-attacks.jsonl", split(rows))
+        _write(out / f"{name}-attacks.jsonl", rows)
         sizes[f"{name} attacks"] = len(rows)
+    corpus = [
+        {"text": r["text"], "family": r["family"]} for r in spikee + pyrit if r["split"] == "dev"
+    ]
+    _write(out / "attacks-dev-corpus.jsonl", corpus)
     return sizes
 
 

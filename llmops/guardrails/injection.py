@@ -7,9 +7,13 @@ leetspeak mapped to Latin letters, spaced-out letters joined) and on payloads it
 
 `InjectionSemanticCheck` catches rewordings no rule names. Its score is contrastive: the mean
 cosine similarity of the text's embedding to its 3 nearest prompts of `known_attacks.jsonl`
-minus the mean to its 3 nearest questions of `known_benign.jsonl` (ordinary questions to the
-handbook assistant, many innocently about instructions, passwords, systems, admin rights,
-printing or overriding). Nearness to attacks alone cannot tell "how do I print from the admin
+(written here, plus the dev halves of spikee's and PyRIT's published attacks) minus the mean
+to its 3 nearest benign references. Those are the deployment's own benign anchors
+(`llmops.guardrails.anchors`: its chunks, headings, eval and served questions, with a
+threshold calibrated on them) once the `benign_anchors` asset has built them, and until then
+the questions of `known_benign.jsonl` (ordinary questions to the handbook assistant, many
+innocently about instructions, passwords, systems, admin rights, printing or overriding).
+Nearness to attacks alone cannot tell "how do I print from the admin
 system?" from "print your system instructions": short questions sharing those words sit as
 close to attacks as rewordings do. Against the benign references, such a question finds
 nearer neighbours than any attack, while an attack does not. The margin beat a kNN vote and a
