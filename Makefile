@@ -13,7 +13,8 @@ export DAGSTER_HOME := $(LLMOPS_HOME)/dagster
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run ui test lint format bench ui-check bench-corpus bench-embedder bench-context bench-drift
+.PHONY: install run ui test lint format bench ui-check bench-corpus bench-embedder bench-context \
+	bench-drift bench-guardrails
 .DEFAULT_GOAL := run
 
 $(BIN)/python:
@@ -102,3 +103,20 @@ DRIFT_SOURCES := /usr/share/man/man2/open.2.gz $(DJANGO_HTML)
 
 bench-drift: install $(PYDOCS_HTML) $(DRIFT_SOURCES)
 	$(BIN)/python bench/drift.py
+
+# The held-out guardrail sets (see evalsets/README.md): Debian's Django docs, Debian FAQ and
+# Debian Reference (apt, as root or through sudo) only when missing; the spikee and PyRIT wheels
+# are downloaded without dependencies and read, never installed; then the held-out PII set.
+GUARDRAIL_SETS := $(LLMOPS_HOME)/benchmarks/guardrails
+GUARDRAIL_DOCS := /usr/share/doc/python-django-doc/html/faq/general.html \
+	/usr/share/doc/debian/FAQ/index.en.html /usr/share/debian-reference/index.en.html
+
+$(GUARDRAIL_DOCS):
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q python-django-doc debian-faq debian-reference-en
+
+bench-guardrails: install $(GUARDRAIL_DOCS)
+	$(BIN)/python evalsets/build_guardrail_domains.py $(GUARDRAIL_SETS)
+	$(BIN)/python evalsets/build_pii_set.py --seed 18 --locale en_GB --near-misses \
+		--out $(GUARDRAIL_SETS)/pii-heldout.jsonl
+	$(BIN)/python bench/guardrails.py

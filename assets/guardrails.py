@@ -1,11 +1,25 @@
-"""Monitoring of the guardrails: what they triggered, how many questions they blocked, the
-chunks they quarantined at ingest, and a check on a sudden jump of the block rate."""
+"""The guardrails' own assets: the benign anchors the injection score is measured against (built
+from the served knowledge base), and the monitoring of what the guardrails triggered, how many
+questions they blocked, the chunks they quarantined at ingest, and a check on a sudden jump of
+the block rate."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 
-from assets.index import quarantine_table
+from assets.index import LANCEDB_WRITE_POOL, chunk_embeddings, quarantine_table
+from llmops.config import Settings
+from llmops.evalsets import load_evalset
+from llmops.guardrails.anchors import (
+    MARGIN,
+    PERCENTILE,
+    attack_vectors,
+    refresh_anchors,
+    served_questions,
+)
+from llmops.guardrails.config import load_guardrails_config
+from llmops.guardrails.injection import InjectionSemanticSettings
 from llmops.guardrails.report import BASELINE_DAYS, summarize
 from resources.embedder import Embedder
 from resources.metadata_store import MetadataStore
@@ -13,6 +27,7 @@ from resources.vector_store import VectorStore
 
 BLOCK_RATE = "block_rate_jump"
 WINDOW_DAYS = 30
+SERVED_DAYS = 90
 
 
 @dg.asset(
@@ -75,4 +90,53 @@ def guardrail_report(
                 },
             )
         ],
+    )
+
+
+class BenignAnchorsConfig(dg.Config):
+    evalset: str | None = None
+    """JSONL eval set whose questions are anchors; unset means `handbook.jsonl` in
+    `LLMOPS_EVALSETS_DIR` (`evalsets/`), skipped when it does not exist."""
+
+
+@dg.asset(group_name="guardrails", pool=LANCEDB_WRITE_POOL, deps=[chunk_embeddings])
+def benign_anchors(
+    config: BenignAnchorsConfig,
+    embedder: Embedder,
+    vector_store: VectorStore,
+    metadata_store: MetadataStore,
+) -> dg.MaterializeResult:
+    """The benign side of the `injection_semantic` score, from this deployment: the indexed
+    chunks, their headings, the eval set's questions and the questions served unflagged in
+    the last 90 days, in LanceDB beside the attack table; and the threshold calibrated on
+    them (99th percentile of their held-out scores plus a margin). Rebuilt after every
+    reindex; `llmops.guardrails.anchors` says how."""
+    evalset = Path(config.evalset) if config.evalset else Settings.from_env().default_evalset
+    questions = [c.question for c in load_evalset(evalset)] if evalset.is_file() else []
+    served = served_questions(
+        metadata_store.queries(since=datetime.now(UTC) - timedelta(days=SERVED_DAYS))
+    )
+    semantic = next(
+        (s for s in load_guardrails_config().input if isinstance(s, InjectionSemanticSettings)),
+        None,
+    )
+    attacks = attack_vectors(semantic, embedder, vector_store)
+    refreshed = refresh_anchors(vector_store, embedder, attacks, questions, served)
+    if refreshed is None:
+        return dg.MaterializeResult(
+            metadata={"anchors": 0.0, "benign": "shipped references (nothing indexed or asked)"}
+        )
+    calibration = refreshed.calibration
+    return dg.MaterializeResult(
+        metadata={
+            "anchors": float(sum(refreshed.counts.values())),
+            **{f"anchors_{s}": float(n) for s, n in refreshed.counts.items()},
+            "threshold": calibration.threshold,
+            "threshold_rule": f"p{PERCENTILE:g} of {calibration.scored} held-out "
+            f"{calibration.scored_source} + {MARGIN}",
+            "held_out_p99": calibration.percentile_score,
+            "known_attacks_at_threshold": calibration.attack_detection,
+            "evalset": str(evalset) if questions else "none",
+            "table_version": float(refreshed.table_version),
+        }
     )

@@ -1,15 +1,21 @@
 """Build `evalsets/pii.jsonl`: labelled texts for the PII guardrail, generated with Faker.
 
 Run `python evalsets/build_pii_set.py`; the output is seeded, so rerunning rewrites the same
-file. Every value is placed by the generator, which records its exact character offsets: the
-labels come from how the text was built, never from running the detector. Values are valid
-by construction (Faker's Luhn-correct card numbers and checksummed IBANs, phone numbers that
+file. `--seed N --locale L --near-misses --out PATH` builds a held-out set instead: other
+draws, names, e-mails, IPs and cards from another Faker locale, and the near misses of issue 18
+(SSN-shaped numbers with a wrong group length, Luhn-valid cards inside longer digit runs
+without a card named), which the detector must leave alone (`bench/guardrails.py` reports it).
+
+Every value is placed by the generator, which records its exact character offsets: the labels
+come from how the text was built, never from running the detector. Values are valid by
+construction (Faker's Luhn-correct card numbers and checksummed IBANs, phone numbers that
 libphonenumber accepts for Presidio's default regions); negatives are near misses (failed
 checksums, never-issued SSNs, malformed e-mails) and benign texts full of numbers.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import ipaddress
 import json
@@ -40,9 +46,22 @@ CARD_TYPES = ["visa", "visa", "mastercard", "mastercard", "amex", "discover", "j
 
 rng = random.Random(SEED)
 fakers = {loc: Faker(loc) for loc in {*PHONE_LOCALES.values(), *IBAN_LOCALES, "en_US", "en_GB"}}
-for i, f in enumerate(sorted(fakers)):
-    fakers[f].seed_instance(SEED + i)
 fake = fakers["en_US"]
+
+
+def configure(seed: int = SEED, locale: str = "en_US") -> None:
+    """Seed every generator and pick the Faker locale of e-mails, names, IPs and cards (US
+    SSNs always come from en_US)."""
+    global fake
+    rng.seed(seed)
+    if locale not in fakers:
+        fakers[locale] = Faker(locale)
+    for i, f in enumerate(sorted(fakers)):
+        fakers[f].seed_instance(seed + i)
+    fake = fakers[locale]
+
+
+configure()
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -152,7 +171,7 @@ def ip() -> str:
 
 
 def ssn() -> str:
-    value = fake.ssn()
+    value = fakers["en_US"].ssn()
     return value if rng.random() < 0.85 else value.replace("-", rng.choice([" ", "."]))
 
 
@@ -266,7 +285,28 @@ VALUES: dict[str, tuple[str, Callable[[], str]]] = {
     "jwt": ("ACCESS_TOKEN", jwt),
     "pem": ("PRIVATE_KEY", pem),
 }
+
+
+def ssn_shape() -> str:
+    """Dashed like an SSN but with a wrong last group: no SSN, and no phone number either."""
+    end = rng.choice([5, 6, 3])
+    return (
+        f"{rng.randint(100, 899)}-{rng.randint(10, 99)}-{rng.randint(10 ** (end - 1), 10**end - 1)}"
+    )
+
+
+def card_in_run() -> str:
+    """A Luhn-valid card number with more digit groups around it: a tracking or reference
+    number, not a card."""
+    digits = fake.credit_card_number(rng.choice(["visa", "mastercard"]))
+    card = " ".join(digits[i : i + 4] for i in range(0, 16, 4))
+    before, after = f"{rng.randint(10, 9999)}", f"{rng.randint(10, 9999)}"
+    return rng.choice([f"{before} {card} {after}", f"{card} {after}", f"{before} {card}"])
+
+
 NEGATIVES: dict[str, Callable[[], str]] = {
+    "ssn_shape": ssn_shape,
+    "card_in_run": card_in_run,
     "bad_card": bad_card,
     "bad_iban": bad_iban,
     "bad_ssn": bad_ssn,
@@ -389,6 +429,13 @@ NEGATIVE_TEMPLATES = [
     "Card {!bad_card} and IBAN {!bad_iban} were both refused.",
 ]
 
+NEAR_MISS_TEMPLATES = [
+    "My reference is {!ssn_shape}, can you check it?",
+    "Ticket {!ssn_shape} is still open.",
+    "Parcel {!card_in_run} was shipped today.",
+    "The tracking code is {!card_in_run}, where is it?",
+]
+
 BENIGN = [
     "Policy HR-{year}-{n3} says {n2} days of leave; is that right?",
     "Meeting moved to room {n3}, building {n1}, at 14:30 on {date}.",
@@ -496,7 +543,7 @@ def _variants(template: str) -> str:
     return template
 
 
-def build() -> list[dict]:
+def build(near_misses: bool = False) -> list[dict]:
     rows: list[tuple[str, str]] = []
     per_template = {"multi": 15}
     for group, templates in TEMPLATES.items():
@@ -504,6 +551,8 @@ def build() -> list[dict]:
             rows += [(group, _variants(template)) for _ in range(per_template.get(group, 8))]
     rows += [("negative", t) for t in NEGATIVE_TEMPLATES for _ in range(10)]
     rows += [("benign", t) for t in BENIGN for _ in range(6)]
+    if near_misses:
+        rows += [("near_miss", t) for t in NEAR_MISS_TEMPLATES for _ in range(10)]
     out = []
     for n, (group, template) in enumerate(rows, 1):
         text, spans = fill(template)
@@ -511,12 +560,20 @@ def build() -> list[dict]:
     return out
 
 
-def main() -> None:
-    rows = build()
-    with OUT.open("w", encoding="utf-8") as fh:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--locale", default="en_US")
+    parser.add_argument("--near-misses", action="store_true")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    configure(args.seed, args.locale)
+    rows = build(args.near_misses)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"wrote {len(rows)} texts to {OUT}")
+    print(f"wrote {len(rows)} texts to {args.out}")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ from assets.prompts import PROMPT_VERSIONS
 # In-process: the embedding model is loaded once per run, and nothing forks after torch loads.
 reindex_job = dg.define_asset_job(
     "reindex",
-    selection=dg.AssetSelection.groups("corpus", "index")
+    selection=dg.AssetSelection.groups("corpus", "index", "guardrails")
     - dg.AssetSelection.assets(chunk_embedding_buckets),
     executor_def=dg.in_process_executor,
-    description="Scan the docs folder, chunk it, and bring the vector table up to date.",
+    description="Scan the docs folder, chunk it, bring the vector table up to date, and rebuild "
+    "the guardrails' benign anchors from it.",
 )
 
 # Backfill all partitions to encode a large corpus in parallel runs, then run `reindex`.

@@ -119,6 +119,26 @@ def attack_schema(dimension: int) -> pa.Schema:
     )
 
 
+def anchor_table_name(model_id: str) -> str:
+    return "anchors_" + re.sub(r"[^a-z0-9]+", "_", model_id.lower()).strip("_")
+
+
+def anchor_schema(dimension: int) -> pa.Schema:
+    """The deployment's benign anchors (`llmops.guardrails.anchors`): `source` is `chunk`,
+    `heading`, `evalset` or `served`, `document` the chunk's or heading's document (empty for
+    questions), `threshold` the injection threshold calibrated on this anchor set (the same on
+    every row)."""
+    return pa.schema(
+        [
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("source", pa.string(), nullable=False),
+            pa.field("document", pa.string(), nullable=False),
+            pa.field("threshold", pa.float32(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+
+
 def _sql_list(values: Iterable[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
@@ -423,6 +443,32 @@ class VectorStore(ConfigurableResource):
         return self.db.create_table(
             attack_table_name(model_id), rows, schema=rows.schema, mode="overwrite"
         ).version
+
+    def anchor_rows(self, model_id: str) -> tuple[int, pa.Table] | None:
+        """The model's benign anchors with their table version, or None before the first
+        `replace_anchors`."""
+        table = self._anchor_table(model_id)
+        return None if table is None else (table.version, table.to_arrow())
+
+    def anchor_version(self, model_id: str) -> int | None:
+        table = self._anchor_table(model_id)
+        return None if table is None else table.version
+
+    def replace_anchors(self, model_id: str, rows: pa.Table) -> int:
+        """Replace the benign anchors with `rows` (`anchor_schema`) in one commit; returns the
+        table version."""
+        table = self._anchor_table(model_id)
+        if table is None:
+            name = anchor_table_name(model_id)
+            return self.db.create_table(name, rows, schema=rows.schema).version
+        table.add(rows.cast(table.schema), mode="overwrite")
+        return table.version
+
+    def _anchor_table(self, model_id: str):
+        try:
+            return self.db.open_table(anchor_table_name(model_id))
+        except ValueError:  # lancedb's "Table '…' was not found"
+            return None
 
     def nearest_attacks(
         self, model_id: str, vector: np.ndarray, k: int = 3

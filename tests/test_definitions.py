@@ -32,6 +32,7 @@ def test_asset_groups_and_reindex_job():
         "query_embeddings": "monitoring",
         "embedding_drift_report": "monitoring",
         "guardrail_report": "monitoring",
+        "benign_anchors": "guardrails",
         "context_versions": "context",
         "context_experiments": "context",
     }
@@ -44,6 +45,7 @@ def test_asset_groups_and_reindex_job():
         "document_chunks",
         "chunk_embeddings",
         "production_context_index",
+        "benign_anchors",
     }
 
 
@@ -55,6 +57,7 @@ def test_lancedb_writes_share_a_pool_of_limit_one(tmp_path: Path):
         "context_experiments",
         "query_embeddings",
         "embedding_drift_report",
+        "benign_anchors",
     ):
         assert graph.get(dg.AssetKey(name)).pools == {"lancedb_write"}
     # bucket runs write only their own staging tables, so they run in parallel

@@ -163,3 +163,30 @@ def test_missing_nlp_model_is_rejected_not_downloaded():
 def test_extra_field_is_rejected():
     with pytest.raises(ValidationError, match="extra"):
         PiiSettings(treshold=0.4)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My reference is 999-99-99999, can you check it?",
+        "Parcel 12 4111 1111 1111 1111 99 was shipped today.",
+        "Tracking code 4111-1111-1111-1111-2233 is on the label.",
+    ],
+)
+def test_near_misses_are_left_alone(check, text):
+    """An SSN shape with a wrong group length is no phone number; a Luhn-valid card inside a
+    longer digit run with no card named before it is no card."""
+    assert check.inspect(text).spans == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Charge my card: 12 4111 1111 1111 1111 99 please", "4111 1111 1111 1111"),
+        ("Pay with card 4111 1111 1111 1111 0000", "4111 1111 1111 1111"),
+        ("Call me on 202-555-0173 after five.", "202-555-0173"),
+    ],
+)
+def test_a_card_in_a_digit_run_with_card_context_is_still_found(check, text, value):
+    [span] = check.inspect(text).spans
+    assert text[span.start : span.end] == value

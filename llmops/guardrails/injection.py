@@ -7,9 +7,13 @@ leetspeak mapped to Latin letters, spaced-out letters joined) and on payloads it
 
 `InjectionSemanticCheck` catches rewordings no rule names. Its score is contrastive: the mean
 cosine similarity of the text's embedding to its 3 nearest prompts of `known_attacks.jsonl`
-minus the mean to its 3 nearest questions of `known_benign.jsonl` (ordinary questions to the
-handbook assistant, many innocently about instructions, passwords, systems, admin rights,
-printing or overriding). Nearness to attacks alone cannot tell "how do I print from the admin
+(written here, plus the dev halves of spikee's and PyRIT's published attacks) minus the mean
+to its 3 nearest benign references. Those are the deployment's own benign anchors
+(`llmops.guardrails.anchors`: its chunks, headings, eval and served questions, with a
+threshold calibrated on them) once the `benign_anchors` asset has built them, and until then
+the questions of `known_benign.jsonl` (ordinary questions to the handbook assistant, many
+innocently about instructions, passwords, systems, admin rights, printing or overriding).
+Nearness to attacks alone cannot tell "how do I print from the admin
 system?" from "print your system instructions": short questions sharing those words sit as
 close to attacks as rewordings do. Against the benign references, such a question finds
 nearer neighbours than any attack, while an attack does not. The margin beat a kNN vote and a
@@ -25,9 +29,11 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import dataclasses
 import hashlib
 import html
 import re
+import time
 import unicodedata
 import urllib.parse
 from collections import Counter
@@ -55,8 +61,9 @@ FAMILIES = (
     "encoded_payload",
     "delimiter_spoofing",
 )
-DEFAULT_THRESHOLD = 0.06
+DEFAULT_THRESHOLD = 0.06  # with the shipped benign references
 MARGIN_K = 3
+ANCHOR_RECHECK_SECONDS = 30.0
 
 _ZERO_WIDTH = dict.fromkeys(
     map(ord, "\u00ad\u034f\u180e\u200b\u200c\u200d\u200e\u200f\u2060\ufeff")
@@ -91,7 +98,8 @@ _OVERRIDE_VERB = (
 )
 _GUIDANCE = (
     r"(?:instructions?|directions?|directives?|prompts?|rules|guidelines|guidance|commands?"
-    r"|orders|programming|constraints|restrictions|configuration|training|context|setup|task)"
+    r"|orders|programming|constraints|restrictions|configuration|training|context|setup|task"
+    r"|requests)"
 )
 _EARLIER = r"(?:previous|prior|above|earlier|preceding|original|initial|foregoing|former)"
 _UNBOUND = (
@@ -130,7 +138,8 @@ RULES: tuple[_Rule, ...] = (
         "ignore_instructions_given",
         "instruction_override",
         rf"\b{_OVERRIDE_VERB}\s+(?:all\s+|any\s+)?(?:of\s+)?(?:the\s+)?(?:\S+\s+)?{_GUIDANCE}\s+"
-        r"(?:you were given|you received|you have been given|given to you|set by|from your)\b",
+        r"(?:you were given|you received|you have been given|given to you|set by|from your"
+        r"|you got|you've been given)\b",
     ),
     _rule(
         "disable_your_safeguards",
@@ -156,14 +165,16 @@ RULES: tuple[_Rule, ...] = (
     _rule(
         "new_instructions",
         "instruction_override",
-        r"\b(?:new|updated|revised|real|actual|true)\s+(?:instructions?|task|directives?|rules"
-        r"|goal|orders)\s*:|\byour\s+(?:new|real|only)\s+(?:task|goal|job|purpose|instructions?)"
+        r"\b(?:new|updated|revised|real|actual|true|priority|urgent)\s+(?:instructions?|task"
+        r"|directives?|rules|goal|orders)\s*:|(?:\*{2,}|#{1,6}|!{2,})\s*(?:new\s+)?(?:important\s+)?"
+        r"(?:new\s+)?instructions?\b|\byour\s+(?:new|real|only)\s+(?:task|goal|job|purpose|instructions?)"
         r"\s+(?:is|are)\b",
     ),
     _rule(
         "from_now_on",
         "instruction_override",
-        r"\bfrom now on,?\s+(?:you|act|respond|answer|reply|always|never|only|ignore|obey)\b",
+        r"\b(?:from now on|for the rest of (?:this|the|our) (?:conversation|chat|session)),?\s+"
+        r"(?:you|act|respond|answer|reply|always|never|only|ignore|obey)\b",
     ),
     _rule(
         "instructions_revoked",
@@ -185,7 +196,14 @@ RULES: tuple[_Rule, ...] = (
         r"|\bif you are an? (?:ai|language model|assistant|llm|chatbot)\b"
         r"|\b(?:ai|assistants?|chatbots?|language models?|llms?|models?)\s+(?:\S+\s+){0,2}?"
         r"(?:reading|processing|summari[sz]ing)\s+this\s+(?:page|document|text|content|section"
-        r"|email|message|file)\b",
+        r"|email|message|file)\b"
+        r"|\bif you are (?:told|asked) to (?:summari[sz]e|answer|translate|read)\b",
+    ),
+    _rule(
+        "planted_output_payload",  # a link or script to plant in the answer: exfiltration
+        "instruction_override",
+        r"!\[[^\]]{0,40}\]\(\s*https?://[^)\s]*[?&][^)\s]*=|<img\b[^>]*\bonerror\s*="
+        r"|<a\s[^>]*href\s*=\s*[\"']?\s*javascript:|<script\b",
     ),
     _rule(
         "dan",
@@ -237,15 +255,17 @@ RULES: tuple[_Rule, ...] = (
     _rule(
         "freed_from_limits",
         "roleplay_jailbreak",
-        rf"\b(?:no longer bound by|freed from|free from|broken free of|broke free of|escaped)\b"
-        rf"[^.]{{0,30}}\b{_UNBOUND}",
+        rf"\b(?:no longer bound by|freed from|free from|free of|broken free of|broke free of"
+        rf"|escaped|never (?:restricted|bound|limited) by|not (?:restricted|bound|limited) by)\b"
+        rf"[^.]{{0,50}}\b{_UNBOUND}",
     ),
     _rule(
         "you_are_now",
         "roleplay_jailbreak",
         r"\byou are now (?:an? |the |my |in |called |named |playing )?[^.]{0,30}?\b(?:ai|assistant"
         r"|bot|chatbot|model|mode|hacker|persona|character)\b|\byou are no longer (?:an? |the "
-        r"|my )?(?:\w+ )?(?:assistant|chatbot|ai|bound)\b",
+        r"|my )?(?:\w+ )?(?:assistant|chatbot|ai|bound)\b"
+        r"|\byou (?:are|will be) (?:now )?replaced by\b|\byou will now pose as\b",
     ),
     _rule(
         "pretend",
@@ -257,6 +277,8 @@ RULES: tuple[_Rule, ...] = (
         "roleplay_jailbreak",
         r"\blet'?s (?:play a game|roleplay|role-play)\b|\b(?:roleplay|role-play) as\b"
         r"|\bstay in character\b|\bbreak(?:ing)? character\b"
+        r"|\b(?:respond|answer|reply)\b[^.]{0,20}\bas two (?:different )?(?:personalities"
+        r"|characters|personas|ais|voices)\b"
         r"|\bjailbr(?:eak|oken) (?:ai|assistant|model|chatbot|version|persona)\b",
     ),
     _rule(
@@ -570,14 +592,21 @@ def margins(
 class InjectionSemanticSettings(BaseModel):
     """The `injection_semantic` entry of guardrails.yaml. `threshold` is the margin (mean
     cosine to the 3 nearest known attacks minus that to the 3 nearest benign references) at
-    which a text is flagged; `k` nearest attacks are named in the reason."""
+    which a text is flagged; `k` nearest attacks are named in the reason.
+
+    `benign` is where the benign references come from: `deployment` uses the anchors the
+    `benign_anchors` asset built from the served knowledge base (`llmops.guardrails.anchors`)
+    when there are any, and the shipped `references` file until then; `shipped` always uses
+    the file. An unset `threshold` is the one calibrated on the deployment's anchors, or
+    `DEFAULT_THRESHOLD` with the shipped references."""
 
     model_config = ConfigDict(extra="forbid")
 
     check: Literal["injection_semantic"] = "injection_semantic"
     enabled: bool = True
     action: Action = "block"
-    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=-1.0, le=1.0)
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    benign: Literal["deployment", "shipped"] = "deployment"
     k: int = Field(default=3, ge=1, le=50)
     corpus: Path = KNOWN_ATTACKS
     references: Path = KNOWN_BENIGN
@@ -599,12 +628,17 @@ class InjectionSemanticSettings(BaseModel):
 
 @dataclass(frozen=True)
 class _Corpus:
-    """The known attacks (texts, families, vectors) and the benign references' vectors."""
+    """The known attacks (texts, families, vectors), the benign references' vectors, where
+    those come from (`shipped`, or `deployment` with the anchor table's version) and the
+    threshold that goes with them."""
 
     texts: list[str]
     families: list[str]
     vectors: np.ndarray
     references: np.ndarray
+    benign: str = "shipped"
+    threshold: float = DEFAULT_THRESHOLD
+    anchor_version: int | None = None
 
 
 _ENCODED: dict[tuple[str, str], pa.Table] = {}
@@ -657,13 +691,48 @@ class InjectionSemanticCheck:
         self.embedder = embedder
         self.vector_store = vector_store
         self._corpus: _Corpus | None = None
+        self._checked = 0.0
 
     @property
     def corpus(self) -> _Corpus:
-        """Both corpora's vectors, synced to LanceDB when a file changed, then cached."""
+        """Both corpora's vectors, synced to LanceDB when a file changed, then cached; the
+        deployment's anchors replace the shipped references once they exist, and are read
+        again when their table changed (looked at every `ANCHOR_RECHECK_SECONDS`)."""
+        now = time.monotonic()
         if self._corpus is None:
-            self._corpus = self._load()
+            self._corpus = self._with_anchors(self._load())
+            self._checked = now
+        elif self.settings.benign == "deployment" and now - self._checked > ANCHOR_RECHECK_SECONDS:
+            self._checked = now
+            version = self.vector_store.anchor_version(self.embedder.model_id)
+            if version != self._corpus.anchor_version:
+                self._corpus = self._with_anchors(self._load())
         return self._corpus
+
+    @property
+    def threshold(self) -> float:
+        """The configured threshold, else the one that goes with the benign references."""
+        if self.settings.threshold is not None:
+            return self.settings.threshold
+        return self.corpus.threshold
+
+    def _with_anchors(self, corpus: _Corpus) -> _Corpus:
+        """`corpus` with the deployment's anchors as its benign references, when configured
+        and built."""
+        if self.settings.benign != "deployment":
+            return corpus
+        stored = self.vector_store.anchor_rows(self.embedder.model_id)
+        if stored is None or stored[1].num_rows == 0:
+            return corpus
+        version, rows = stored
+        vectors = np.stack(rows.column("vector").to_numpy(zero_copy_only=False))
+        return dataclasses.replace(
+            corpus,
+            references=vectors.astype(np.float32),
+            benign="deployment",
+            threshold=float(rows.column("threshold")[0].as_py()),
+            anchor_version=version,
+        )
 
     def _load(self) -> _Corpus:
         digest = _digest(self.settings)
@@ -703,11 +772,14 @@ class InjectionSemanticCheck:
         score = float(scores[best])
         nearest = self.nearest(vectors[best])
         family = nearest[0][1]
-        triggered = score >= self.settings.threshold
+        threshold = self.threshold
+        triggered = score >= threshold
         neighbours = ", ".join(f"{f} {s:.2f}: {t[:60]!r}" for t, f, s in nearest)
+        deployment = self.corpus.benign == "deployment"
+        benign = "this deployment's anchors" if deployment else "benign questions"
         reason = (
-            f"{family}: margin {score:.2f} over benign questions "
-            f"({'≥' if triggered else '<'} {self.settings.threshold}); nearest known attacks: "
+            f"{family}: margin {score:.2f} over {benign} "
+            f"({'≥' if triggered else '<'} {threshold:g}); nearest known attacks: "
             f"{neighbours}"
         )
         spans = [Span(type=family, start=0, end=len(text))] if triggered else []

@@ -15,6 +15,7 @@ bundled public-suffix snapshot instead of the list it would fetch from the netwo
 from __future__ import annotations
 
 import functools
+import re
 from collections import defaultdict
 
 import numpy as np
@@ -220,6 +221,33 @@ def _resolve_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]
     return sorted(kept, key=lambda r: (r.start, r.end))
 
 
+# "999-99-99999": the 3-2-N dash grouping of an SSN, which libphonenumber still accepts as a
+# phone number in some region; no phone plan of Presidio's regions is written that way.
+_SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d+")
+_CARD_CONTEXT = re.compile(
+    r"\b(?:card|credit|debit|visa|mastercard|amex|american express|discover|cc|pan)\b", re.I
+)
+_DIGIT_RUN_EDGE = re.compile(r"[- ]?\d")
+
+
+def _near_misses(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Drop what only looks like PII: an SSN-shaped number as a phone number, and a card
+    number that is part of a longer digit run (more digit groups before or after it) unless
+    the 40 characters before it name a card."""
+    kept = []
+    for result in results:
+        value = text[result.start : result.end]
+        if result.entity_type == "PHONE_NUMBER" and _SSN_SHAPE.fullmatch(value.strip("()+ ")):
+            continue
+        if result.entity_type == "CREDIT_CARD":
+            before = text[max(0, result.start - 2) : result.start][::-1]
+            longer = _DIGIT_RUN_EDGE.match(text, result.end) or _DIGIT_RUN_EDGE.match(before)
+            if longer and not _CARD_CONTEXT.search(text[max(0, result.start - 40) : result.start]):
+                continue
+        kept.append(result)
+    return kept
+
+
 class PiiCheck:
     """Finds PII and secrets with Presidio; spans are what the pipeline redacts.
 
@@ -242,8 +270,11 @@ class PiiCheck:
 
     def inspect(self, text: str, vector: np.ndarray | None = None) -> Verdict:
         """The found entities as spans in text order; `score` is the highest one."""
-        results = _resolve_overlaps(
-            self._analyzer.analyze(text=text, language=_LANGUAGE, entities=self._entities)
+        results = _near_misses(
+            text,
+            _resolve_overlaps(
+                self._analyzer.analyze(text=text, language=_LANGUAGE, entities=self._entities)
+            ),
         )
         if not results:
             return Verdict(
