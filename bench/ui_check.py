@@ -39,7 +39,7 @@ instance. The answers and scores are real (same model, same code path), on fewer
 
 It fails (exit 1, naming what is wrong) when the code location does not load or is not shown as
 loaded, a run does not succeed, the global graph misses one of the groups corpus, index,
-prompts, evaluation, monitoring, context, a group's graph misses one of its assets, shows a
+prompts, evaluation, monitoring, context, guardrails, a group's graph misses one of its assets, shows a
 "Failed" marker or an error banner, or does not show "Materialized" on each unpartitioned asset
 (partitioned ones show the share of partitions filled), or the lineage view misses
 `chunk_embeddings` or its neighbours `document_chunks` (upstream) and `eval_answers`
@@ -80,7 +80,7 @@ BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 LOCATION = "llmops"
 REPOSITORY = "__repository__"
-GROUPS = ("corpus", "index", "prompts", "evaluation", "monitoring", "context")
+GROUPS = ("corpus", "index", "prompts", "evaluation", "monitoring", "context", "guardrails")
 EVAL_QUESTION_IDS = ("hb-001", "hb-002", "hb-045")
 EVAL_ASSETS = ("eval_dataset", "eval_answers", "eval_scores")
 LINEAGE_ASSET = "chunk_embeddings"
