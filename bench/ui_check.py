@@ -38,14 +38,13 @@ instance. The answers and scores are real (same model, same code path), on fewer
 `--skip-eval` leaves the evaluation assets unmaterialized (the group must still appear).
 
 It fails (exit 1, naming what is wrong) when the code location does not load or is not shown as
-loaded, a run does not succeed, the global graph misses one of the groups corpus, index,
-prompts, evaluation, monitoring, context, guardrails, a group's graph misses one of its assets, shows a
-"Failed" marker or an error banner, or does not show "Materialized" on each unpartitioned asset
-(partitioned ones show the share of partitions filled), or the lineage view misses
-`chunk_embeddings` or its neighbours `document_chunks` (upstream) and `eval_answers`
-(downstream), or the plots of `eval_scores` miss `hit@5` or `abstention_accuracy` (not checked
-with `--skip-eval`). On a browser error the page is saved
-as `failure.png`. Bad arguments, or Playwright or /usr/bin/chromium missing, exit 2.
+loaded, a run does not succeed, the global graph misses one of GROUPS, a group's graph misses
+one of its assets, shows a "Failed" marker or an error banner, or does not show "Materialized"
+on each unpartitioned asset (partitioned ones show the share of partitions filled), the lineage
+view misses `chunk_embeddings` or its neighbours `document_chunks` (upstream) and
+`eval_answers` (downstream), the plots of `eval_scores` miss `hit@5` or `abstention_accuracy`
+(not checked with `--skip-eval`), or /docs does not render offline. On a browser error the page
+is saved as `failure.png`. Bad arguments, or Playwright or /usr/bin/chromium missing, exit 2.
 """
 
 from __future__ import annotations
