@@ -232,7 +232,7 @@ def welcome(settings: Settings, url: str, states: list[AssetState], log_path: Pa
         "Try:",
         f"  {url}/asset-groups             the asset graph; select assets and Materialize",
         f"  {url}/assets/chunk_embeddings  lineage and metadata of the vector index",
-        "  llmops ask 'How many days of annual leave do I get?'   then `llmops audit ID`",
+        "  llmops ask 'How many days of annual leave can I carry over into next year?'",
         f"Logs of the webserver, the daemon and their runs: {log_path}",
     ]
     return "\n".join(lines)
