@@ -131,6 +131,6 @@ def test_search_ask_eval_and_the_service_return_the_same_chunks_and_switch_on_pr
     after = served()
     after.pop("query")
     assert set(after.values()) == {(refs["spread"], spread)}, after
-    audited = run("audit", query_id)  # the old answer re-runs with the context it was served with
+    audited = run("audit", query_id, "--rerun")  # re-runs with the context it was served with
     assert audited["lineage"]["context"] == refs["close"]
     assert tuple(audited["rerun"]["chunk_ids"]) == chunks
