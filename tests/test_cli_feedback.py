@@ -72,9 +72,11 @@ def test_thumbs_down_becomes_an_eval_case_the_next_evaluation_scores(tmp_path, m
     assert json.loads(rated.stdout)["feedback_id"] == 1  # the unknown id wrote nothing
     assert proposal["question"] == "How much annual leave?"
     assert proposal["comment"] == "too vague, mail me at <EMAIL_ADDRESS>"  # PII never stored
-    assert proposal["sources"] == ["leave.md"]
+    # the documents the rejected answer cited, best first (the floor keeps every hit once the
+    # best one clears it)
+    assert proposal["sources"][0] == "leave.md"
     assert approved.returncode == 0, approved.stderr
-    assert json.loads(approved.stdout)["case"]["gold_sources"] == ["leave.md"]
+    assert json.loads(approved.stdout)["case"]["gold_sources"] == proposal["sources"]
     assert not (evalsets / "candidates" / f"{case_id}.json").exists()
     assert evaluated.returncode == 0, evaluated.stderr
     [result] = json.loads(evaluated.stdout)["results"]

@@ -98,6 +98,7 @@ def test_reindex_on_postgres_instance_storage(tmp_path, monkeypatch, dagster_pg_
         )
         keys = [json.loads(k) for (k,) in cursor.fetchall()]
         assert keys == [
+            ["benign_anchors"],
             ["chunk_embeddings"],
             ["document_chunks"],
             ["production_context_index"],

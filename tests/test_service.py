@@ -163,7 +163,7 @@ def test_search_returns_the_fields_of_the_cli(client, clients):
     response = client.post("/v1/search", json={"query": "lost laptop", "k": 2})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body.keys() == {"query", "k", "index_version", "results"}
+    assert body.keys() == {"query", "k", "index_version", "context", "results"}
     assert len(body["results"]) == 2
     assert body["results"][0]["source"] == "security.md"
     assert body["results"][0].keys() == {"chunk_id", "source", "heading", "text", "score"}
