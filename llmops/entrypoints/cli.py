@@ -561,17 +561,18 @@ def audit(query_id: str, rerun: bool, as_json: bool) -> None:
     if record is None:
         raise InputError(f"no logged query with id {query_id!r}")
     payload: dict = {"lineage": payloads.lineage(record)}
-    embedder, vectors, llm, limits = _answer_clients()
     result = None
     if rerun:
         from llmops.experiments import logged_context
 
+        embedder, vectors, llm, limits = _answer_clients()
         settings, embedder = logged_context(store, record, embedder)
         result = rag.audit(record, embedder, vectors, llm, store, limits, settings)
         payload["rerun"] = payloads.rerun(result)
     if as_json:
         _emit(payload, True, "")
         return
+    vectors = _index_clients()[1]  # the cited passages' headings; no LLM needed to show them
     headings = vectors.headings(
         record.table_name, record.table_version, [c.chunk_id for c in record.chunks]
     )

@@ -218,7 +218,7 @@ def welcome(settings: Settings, url: str, states: list[AssetState], log_path: Pa
     done = [s for s in states if s.materialized_at is not None]
     lines = [f"Dagster UI: {url}  (code location '{LOCATION}' loaded; Ctrl-C stops)"]
     if done:
-        latest = max(s.materialized_at for s in done if s.materialized_at)
+        latest = max(s.materialized_at for s in done)
         names = ", ".join(s.key for s in done)
         lines.append(
             f"Materialized: {len(done)} of {len(states)} assets, last at "
