@@ -1,6 +1,13 @@
 """Shared fixtures: the real embedding model, temporary LanceDB folders and docs folders."""
 
 import os
+
+# `make test` runs one pytest worker per core: each worker (and every process it starts) uses one
+# math thread, so two workers do not make four threads fight over two cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
+
 from pathlib import Path
 
 import dagster as dg

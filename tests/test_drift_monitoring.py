@@ -167,7 +167,7 @@ def test_new_topic_fails_the_check_and_the_sensor_alerts_and_evaluates(
     assert "company shares" in report["topics"].value
     html = Path(report["html_report"].value)
     assert html.parent == tmp_path / "reports" / "drift" / DAY.isoformat()
-    assert html.read_text(encoding="utf-8").count("Drift in embeddings 'query'") == 3
+    assert html.read_text(encoding="utf-8").count("Drift in embeddings 'query'") == 1
     saved = json.loads(Path(report["json_report"].value).read_text(encoding="utf-8"))
     assert saved["drift"] is True
     assert saved["current_window"] == "2026-11-14..2026-11-20"
