@@ -563,11 +563,10 @@ def audit(query_id: str, rerun: bool, as_json: bool) -> None:
     payload: dict = {"lineage": payloads.lineage(record)}
     result = None
     if rerun:
-        from llmops.experiments import logged_context
+        from llmops.audit import rerun_as_served
 
         embedder, vectors, llm, limits = _answer_clients()
-        settings, embedder = logged_context(store, record, embedder)
-        result = rag.audit(record, embedder, vectors, llm, store, limits, settings)
+        result = rerun_as_served(record, embedder, vectors, llm, store, limits)
         payload["rerun"] = payloads.rerun(result)
     if as_json:
         _emit(payload, True, "")
