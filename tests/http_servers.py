@@ -38,13 +38,15 @@ def wait_ready(url: str, alive=lambda: True, timeout_s: float = 180) -> None:
 
 
 class InThread:
-    """uvicorn serving `app` in a thread; the context gives its base URL once it is ready."""
+    """uvicorn serving `app` in a thread; the context gives its base URL once it is ready (or
+    once it listens, with `wait_ready=False`)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, wait_ready: bool = True) -> None:
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.wait_ready = wait_ready
 
     def __enter__(self) -> str:
         self.thread.start()
@@ -55,7 +57,8 @@ class InThread:
             time.sleep(0.05)
         port = self.server.servers[0].sockets[0].getsockname()[1]
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, self.thread.is_alive)
+        if self.wait_ready:
+            wait_ready(url, self.thread.is_alive)
         return url
 
     def __exit__(self, *exc_info) -> None:

@@ -204,17 +204,22 @@ def test_restarting_the_service_and_postgresql_loses_no_acknowledged_write(index
             "OPENAI_API_KEY": "k",
         }
         env.pop("DAGSTER_HOME", None)
+        key, secret = mint("restarts")
+        MetadataStore(url=pg_database).add_api_key(key)
+        auth = {"X-API-Key": secret}
         served = Served(env, indexed / "serve.log")
         acknowledged: dict[str, list] = {"queries": [], "feedback": []}
 
         def write(round_: int) -> None:
             for question in QUESTIONS[:3]:
-                asked = httpx.post(f"{served.url}/v1/ask", json={"question": question}, timeout=60)
+                asked = httpx.post(
+                    f"{served.url}/v1/ask", json={"question": question}, headers=auth, timeout=60
+                )
                 assert asked.status_code == 200, asked.text
                 query_id = asked.json()["query_id"]
                 acknowledged["queries"].append(query_id)
                 body = {"query_id": query_id, "rating": "up", "comment": f"round {round_}"}
-                rated = httpx.post(f"{served.url}/v1/feedback", json=body, timeout=60)
+                rated = httpx.post(f"{served.url}/v1/feedback", json=body, headers=auth, timeout=60)
                 assert rated.status_code == 201, rated.text
                 acknowledged["feedback"].append(rated.json()["feedback_id"])
 
@@ -227,7 +232,10 @@ def test_restarting_the_service_and_postgresql_loses_no_acknowledged_write(index
             _postgres("stop")
             try:
                 down = httpx.post(
-                    f"{served.url}/v1/ask", json={"question": QUESTIONS[0]}, timeout=60
+                    f"{served.url}/v1/ask",
+                    json={"question": QUESTIONS[0]},
+                    headers=auth,
+                    timeout=60,
                 )
                 assert down.status_code == 503, down.text  # refused, not acknowledged
             finally:

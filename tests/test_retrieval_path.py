@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from llmops.contexts import load_context_files
+from llmops.entrypoints.access import mint
 from llmops.entrypoints.service import Clients, create_app
 from tests.conftest import PROJECT_ROOT, write_docs
 from tests.llm_server import ScriptedLLMServer, ok
@@ -102,9 +103,14 @@ def test_search_ask_eval_and_the_service_return_the_same_chunks_and_switch_on_pr
         [row] = pd.read_parquet(scored["scores_path"]).to_dict("records")
         monkeypatch.setenv("LLMOPS_HOME", str(home))
         monkeypatch.setenv("LLMOPS_DOCS_DIR", str(docs))
-        with TestClient(create_app(Clients.from_env())) as client:
+        clients = Clients.from_env()
+        key, secret = mint("retrieval-path")
+        clients.store.add_api_key(key)
+        with TestClient(create_app(clients)) as client:
             wait_ready(client, timeout_s=600)
-            response = client.post("/v1/search", json={"query": QUESTION, "k": 3})
+            response = client.post(
+                "/v1/search", json={"query": QUESTION, "k": 3}, headers={"X-API-Key": secret}
+            )
         assert response.status_code == 200, response.text
         service = response.json()
         return {

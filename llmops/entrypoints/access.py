@@ -54,9 +54,16 @@ def mint(
     return key, secret
 
 
+CREATE_KEY_HINT = (
+    "create one with `llmops keys create NAME` (`--admin` for the admin routes) and send it as "
+    "`Authorization: Bearer <key>` or `X-API-Key: <key>`"
+)
+
+
 @dataclass(frozen=True)
 class Caller:
-    """Who makes a request: an API key, or anybody (`key` None) while no key exists."""
+    """Who makes a request: an API key, or an anonymous caller (`key` None), which only
+    `llmops serve --insecure-open` lets in and which is never an admin."""
 
     key: ApiKey | None
 
@@ -66,10 +73,11 @@ class Caller:
 
     @property
     def admin(self) -> bool:
-        return self.key is None or ADMIN in self.key.scopes
+        return self.key is not None and ADMIN in self.key.scopes
 
     def can_see(self, record: QueryRecord) -> bool:
-        """Admins see every query, a key only the queries it asked."""
+        """Admins see every query, a key only the queries it asked (anonymous callers: the
+        anonymous queries)."""
         return self.admin or record.api_key_id == self.key_id
 
 

@@ -554,8 +554,6 @@ def audit(query_id: str, rerun: bool, as_json: bool) -> None:
     model the same answer comes back too, and any difference is shown (as GET
     /v1/queries/ID?rerun=true does).
     """
-    from llmops import rag
-
     store = _metadata_store()
     record = store.query(query_id)
     if record is None:
@@ -1039,28 +1037,62 @@ def prompts_rollback(name: str, reason: str, as_json: bool) -> None:
     "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port."
 )
 @click.option(
+    "--insecure-open",
+    is_flag=True,
+    help="Also serve callers without an API key (never as admins): only on a trusted network.",
+)
+@click.option(
+    "--max-llm-calls",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="Requests that may call the LLM at once; more wait for a slot.",
+)
+@click.option(
     "--print-openapi",
     is_flag=True,
     help="Print the OpenAPI schema and exit (the checked-in llmops/entrypoints/openapi.json).",
 )
-def serve(host: str, port: int, print_openapi: bool) -> None:
+def serve(
+    host: str, port: int, insecure_open: bool, max_llm_calls: int, print_openapi: bool
+) -> None:
     """Serve the assistant over HTTP (FastAPI on uvicorn, one process).
 
     Endpoints: POST /v1/ask {question, prompt?}, POST /v1/search {query, k?}, POST /v1/feedback
     {query_id, rating, comment?}, GET /v1/queries/{id} (lineage; ?rerun=true for admins),
-    GET /v1/feedback (admin export), GET /healthz, GET /readyz, GET /metrics (Prometheus) and
-    the schema at /openapi.json. Once any unrevoked key exists (`llmops keys create`), /v1/*
-    needs `Authorization: Bearer <key>` or `X-API-Key: <key>`. Models load once at start-up
-    (/readyz is 503 until then); SIGTERM or Ctrl-C finishes the requests in flight first.
+    GET /v1/feedback (admin export), GET /healthz, GET /readyz, GET /metrics (Prometheus, admin)
+    and the schema at /openapi.json. Every /v1 request needs a key (`llmops keys create`) sent
+    as `Authorization: Bearer <key>` or `X-API-Key: <key>`, unless --insecure-open. Models load
+    at start-up, retried with backoff while that fails (/readyz is 503 until then); SIGTERM or
+    Ctrl-C finishes the requests in flight first.
     """
-    from llmops.entrypoints.service import create_app
+    from llmops.entrypoints.service import ServiceOptions, create_app
 
     if print_openapi:
         click.echo(json.dumps(create_app().openapi(), indent=2, ensure_ascii=False))
         return
     import uvicorn
 
-    uvicorn.run(create_app(), host=host, port=port, timeout_graceful_shutdown=120)
+    options = ServiceOptions(insecure_open=insecure_open, max_llm_calls=max_llm_calls)
+    uvicorn.run(
+        create_app(options=options),
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=120,
+        log_config=_serve_log_config(),
+    )
+
+
+def _serve_log_config() -> dict:
+    """uvicorn's logging, with the service's own lines (start-up warnings, load retries, the
+    details of every 5xx under its request id) on stderr beside uvicorn's."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["llmops"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 @cli.command()
@@ -1086,8 +1118,8 @@ def ui(host: str, port: int) -> None:
 
 @cli.group()
 def keys() -> None:
-    """API keys of the HTTP service (`llmops serve`): once one exists, every /v1 request needs
-    one. Only a hash of each key is stored; the key itself is printed once, at creation."""
+    """API keys of the HTTP service (`llmops serve`): every /v1 request needs one. Only a hash
+    of each key is stored; the key itself is printed once, at creation."""
 
 
 @keys.command("create")
@@ -1125,6 +1157,8 @@ def keys_create(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def keys_list(as_json: bool) -> None:
     """Every key, revoked ones included (ids, names, prefixes; never the secrets)."""
+    from llmops.entrypoints.access import CREATE_KEY_HINT
+
     found = [payloads.api_key(k) for k in _metadata_store().api_keys()]
     rows = [
         (
@@ -1139,7 +1173,8 @@ def keys_list(as_json: bool) -> None:
         for k in found
     ]
     headers = ("id", "prefix", "name", "scopes", "rate limit", "daily budget USD", "state")
-    human = text_table(headers, rows) if rows else "no keys: the HTTP service is open"
+    none = f"no keys: every /v1 request gets 401; {CREATE_KEY_HINT}"
+    human = text_table(headers, rows) if rows else none
     _emit({"keys": found}, as_json, human)
 
 

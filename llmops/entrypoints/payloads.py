@@ -11,8 +11,19 @@ if TYPE_CHECKING:
     from resources.metadata_store import ApiKey, Feedback, QueryRecord
 
 
-def lineage(record: QueryRecord) -> dict[str, Any]:
-    """A served answer with everything that produced it (the JSON of `llmops ask`)."""
+# What a caller without the admin scope sees of a guardrail verdict: which check, what it does
+# and whether it fired. Scores, reasons (thresholds, excerpts of the nearest known attacks) and
+# spans would let an attacker tune a prompt until it passes.
+PUBLIC_VERDICT_FIELDS = ("stage", "check", "action", "triggered")
+
+
+def lineage(record: QueryRecord, verdict_details: bool = True) -> dict[str, Any]:
+    """A served answer with everything that produced it (the JSON of `llmops ask`); without
+    `verdict_details`, its guardrail verdicts carry only `PUBLIC_VERDICT_FIELDS`."""
+    verdicts = [
+        v if verdict_details else {f: v[f] for f in PUBLIC_VERDICT_FIELDS if f in v}
+        for v in record.guardrails
+    ]
     return {
         "query_id": record.query_id,
         "created_at": record.created_at.isoformat(),
@@ -36,7 +47,7 @@ def lineage(record: QueryRecord) -> dict[str, Any]:
             "trimmed_context": record.trimmed,
         },
         "latency_ms": record.latency_ms,
-        "guardrails": list(record.guardrails),
+        "guardrails": verdicts,
         "context": record.context,
     }
 

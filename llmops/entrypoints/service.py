@@ -1,24 +1,43 @@
 """The HTTP service (`llmops serve`): ask, search, feedback and the audit view over HTTP, with
 API keys, per-key rate limits and budgets, health and readiness probes and Prometheus metrics.
 
-Models load once, in a background thread started with the app (`/readyz` says 503 until they
-are in); handlers are plain functions, so FastAPI runs them in its thread pool, off the event
-loop. Every error a request can cause is a 4xx with `{"detail": …}`.
+Closed by default: every `/v1` route needs an API key from the start, also while none exists
+(then the 401 says how to create one). `llmops serve --insecure-open` serves anonymous callers
+too, with a warning at start-up and in `/readyz`; an anonymous caller is never an admin.
+`/metrics` and the detail of `/readyz` need an admin key; `/healthz`, the bare status of
+`/readyz`, `/openapi.json` and `/docs` are open.
+
+Models load in a background thread started with the app, retried with backoff while loading
+fails (PostgreSQL not up yet, two replicas registering the first prompt at once); meanwhile
+every route that needs them answers 503 with `Retry-After` at once, and after
+`unhealthy_after` failures in a row `/healthz` turns 503 so the orchestrator restarts the pod.
+Handlers are plain functions in FastAPI's thread pool; the ones that call the LLM run in a pool
+of their own, `max_llm_calls` wide, and wait for a slot on the event loop, so slow LLM calls
+cannot take every worker thread from the health probes.
+
+Errors: a 4xx says what to fix in `{"detail"}`; a 5xx says only a generic `detail` and the
+`request_id`, and the details (endpoint URLs, database hosts, driver errors) go to the server
+log under that id. Every response carries its id in `X-Request-ID`.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
+from uuid import uuid4
 
+import anyio
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
@@ -29,12 +48,12 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmops.budget import BudgetExceededError, BudgetLimits, InputTooLongError
 from llmops.entrypoints import payloads
-from llmops.entrypoints.access import Caller, KeyRateLimits, digest
+from llmops.entrypoints.access import ADMIN, CREATE_KEY_HINT, Caller, KeyRateLimits, digest
 from llmops.errors import IndexNotFoundError, LlmopsError
 from llmops.rag import RagSettings
 from resources.llm import LLMError
@@ -48,16 +67,55 @@ from resources.metadata_store import (
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUESTION_CHARS = 4000
-LOAD_TIMEOUT_S = 600.0
+MAX_LLM_CALLS = 8
+REQUEST_ID_HEADER = "X-Request-ID"
+INSECURE_OPEN_WARNING = (
+    "--insecure-open: /v1 serves callers without an API key (never as admins); anyone who "
+    "reaches this port can ask, search, rate answers and spend the LLM budget"
+)
 log = logging.getLogger("llmops.service")
+T = TypeVar("T")
 
 
 class ServiceNotReadyError(Exception):
-    """The models are not loaded (yet), or loading them failed."""
+    """The models are not loaded (yet): loading, or retrying after a failure."""
+
+
+class ServiceUnhealthyError(Exception):
+    """Loading the models failed too many times in a row: time for a restart."""
 
 
 class KeyBudgetExceededError(LlmopsError):
     """The API key has spent its daily budget; no LLM call is made for it until tomorrow."""
+
+
+@dataclass(frozen=True)
+class LoadRetry:
+    """How loading the models is retried: jittered exponential backoff from `first_delay_s`,
+    at most `max_delay_s` apart; after `unhealthy_after` failures in a row `/healthz` says 503
+    (the retries go on, in case the fault clears before the restart)."""
+
+    first_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    unhealthy_after: int = 5
+
+    def delay_s(self, failures: int) -> float:
+        delay = self.first_delay_s * 2 ** (failures - 1) * random.uniform(0.5, 1.0)
+        return min(delay, self.max_delay_s)
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """How the service runs: who it serves, how many LLM calls at once, how it loads."""
+
+    insecure_open: bool = False  # serve callers without a key (never as admins)
+    max_llm_calls: int = MAX_LLM_CALLS  # requests that may call the LLM at once
+    max_body_bytes: int = MAX_BODY_BYTES
+    load_retry: LoadRetry = field(default_factory=LoadRetry)
+
+    @property
+    def access(self) -> Literal["api_key", "insecure_open"]:
+        return "insecure_open" if self.insecure_open else "api_key"
 
 
 @dataclass(frozen=True)
@@ -99,44 +157,92 @@ class Clients:
 
 
 class ServiceState:
-    """The clients once loaded (or why loading failed), the metrics and the rate limiters."""
+    """The clients once loaded (and the load failures so far), the metrics, the rate limiters
+    and the slots of concurrent LLM calls."""
 
-    def __init__(self, factory: Callable[[], Clients]) -> None:
+    def __init__(self, factory: Callable[[], Clients], options: ServiceOptions) -> None:
         self._factory = factory
-        self._loaded = threading.Event()
-        self._started = False
+        self.options = options
+        self._loader: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._stop = threading.Event()
         self.clients: Clients | None = None
-        self.error: str | None = None
+        self.failures = 0  # load attempts failed in a row
         self.rate_limits = KeyRateLimits()
         self.metrics = Metrics()
+        self.llm_slots: anyio.CapacityLimiter | None = None
 
-    def start_loading(self) -> None:
-        """Load the clients in a background thread, once (a restarted lifespan reuses them)."""
+    def start(self) -> None:
+        """At app start-up: the LLM slots (of this event loop), and loading the clients in a
+        background thread unless they are loaded or loading (a restarted lifespan reuses them)."""
+        self.llm_slots = anyio.CapacityLimiter(self.options.max_llm_calls)
+        if self.options.insecure_open:
+            log.warning(INSECURE_OPEN_WARNING)
         with self._start_lock:
-            if self._started:
+            if self.clients is not None or (self._loader and self._loader.is_alive()):
                 return
-            self._started = True
-        threading.Thread(target=self._load, name="llmops-load-models", daemon=True).start()
+            self._stop.clear()
+            self._loader = threading.Thread(
+                target=self._load, name="llmops-load-models", daemon=True
+            )
+            self._loader.start()
+
+    def stop(self) -> None:
+        """Stop retrying a load (at shutdown)."""
+        self._stop.set()
 
     def _load(self) -> None:
-        try:
-            clients = self._factory()
-            clients.warm_up()
-            self.clients = clients
-        except Exception as exc:
-            log.exception("loading the models failed")
-            self.error = f"loading the models failed: {exc}"
-        finally:
-            self._loaded.set()
+        retry = self.options.load_retry
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                clients = self._factory()
+                clients.warm_up()
+            except Exception:
+                self.failures += 1
+                delay = retry.delay_s(self.failures)
+                log.exception(
+                    "loading the models failed (%d in a row%s); retrying in %.1f s",
+                    self.failures,
+                    ": /healthz now says 503" if self.failures >= retry.unhealthy_after else "",
+                    delay,
+                )
+                self._stop.wait(delay)
+                continue
+            self.clients, self.failures = clients, 0
+            log.info("models loaded in %.1f s", time.perf_counter() - started)
+            self._say_how_to_get_a_key(clients.store)
+            return
 
-    def ready(self, timeout: float = LOAD_TIMEOUT_S) -> Clients:
-        """The clients, waiting for them while they load."""
-        if not self._loaded.wait(timeout):
-            raise ServiceNotReadyError("the models are still loading; retry shortly")
+    def _say_how_to_get_a_key(self, store: MetadataStore) -> None:
+        if self.options.insecure_open:
+            return
+        try:
+            if store.has_active_api_keys():
+                return
+        except MetadataStoreError:
+            return  # the requests will say so
+        log.warning("no API key exists, so every /v1 request gets 401: %s", CREATE_KEY_HINT)
+
+    @property
+    def unhealthy(self) -> bool:
+        return self.clients is None and self.failures >= self.options.load_retry.unhealthy_after
+
+    def ready(self) -> Clients:
+        """The clients; ServiceNotReadyError at once while they load (no thread waits)."""
         if self.clients is None:
-            raise ServiceNotReadyError(self.error or "the models are not loaded")
+            raise ServiceNotReadyError(
+                "the models are still loading"
+                + (f" (failed {self.failures} times so far)" if self.failures else "")
+            )
         return self.clients
+
+    async def call_llm(self, work: Callable[[], T]) -> T:
+        """Run `work` (which may call the LLM) in a worker thread once one of the
+        `max_llm_calls` slots is free; the request waits on the event loop, not in a thread."""
+        if self.llm_slots is None:
+            raise ServiceNotReadyError("the service is starting")
+        return await anyio.to_thread.run_sync(work, limiter=self.llm_slots)
 
 
 class Metrics:
@@ -185,6 +291,49 @@ class Metrics:
         for v in lineage["guardrails"]:
             triggered = str(bool(v.get("triggered"))).lower()
             self.verdicts.labels(v.get("stage"), v.get("check"), v.get("action"), triggered).inc()
+
+    def record_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+
+class Observed:
+    """Every HTTP request gets an id, returned in `X-Request-ID` and named in the log lines
+    about it, and is counted in the metrics by route and status. An exception no handler
+    took becomes a 500 that names only the request id; its traceback goes to the log."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status, responded = 500, False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, responded
+            if message["type"] == "http.response.start":
+                status, responded = message["status"], True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("request %s: %s %s failed", request_id, scope["method"], scope["path"])
+            if responded:  # too late for another response
+                raise
+            await _server_error(500, request_id)(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.record_request(
+                scope["method"], route, status, time.perf_counter() - started
+            )
 
 
 class BodySizeLimit:
@@ -347,50 +496,62 @@ class Status(BaseModel):
 
 
 class Readiness(BaseModel):
+    """Ready, and who is served; the models and the index version only for an admin key."""
+
     status: str
-    embedding_model: str
-    chat_model: str
-    index_version: int
+    access: Literal["api_key", "insecure_open"]
+    warning: str | None = None  # set when anonymous callers are served
+    embedding_model: str | None = None
+    chat_model: str | None = None
+    index_version: int | None = None
 
 
 class ErrorBody(BaseModel):
     detail: Any
+    request_id: str | None = None  # 5xx: look it up in the server log
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422, 429)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422, 429, 503)
 }
+LLM_ERRORS = {**ERRORS, 502: {"model": ErrorBody}}
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+HeaderDep = Annotated[str | None, Depends(_header)]
 
 
 def _state(request: Request) -> ServiceState:
     return request.app.state.llmops
 
 
-def authenticate(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
-) -> Caller:
-    """The caller's key (required once any unrevoked key exists), within its rate limit."""
+def _request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or uuid4().hex
+
+
+def authenticate(request: Request, bearer: BearerDep, header: HeaderDep) -> Caller:
+    """The caller's key, within its rate limit; no key is 401 unless the service was started
+    with --insecure-open (then the caller is anonymous, never an admin)."""
     state = _state(request)
     store = state.ready().store
     secret = bearer.credentials if bearer else header
     if not secret:
-        if store.has_active_api_keys():
-            raise HTTPException(
-                401,
-                "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return Caller(key=None)
+        if state.options.insecure_open:
+            return Caller(key=None)
+        hint = (
+            "send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
+            if store.has_active_api_keys()
+            else f"no key exists yet: {CREATE_KEY_HINT}"
+        )
+        raise HTTPException(
+            401, f"an API key is required: {hint}", headers={"WWW-Authenticate": "Bearer"}
+        )
     key = store.api_key_by_hash(digest(secret))
     if key is None:
         raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     if not key.active:
-        raise HTTPException(403, f"API key {key.id} ({key.name}) was revoked")
+        raise HTTPException(403, "this API key was revoked: ask for a new one")
     wait = state.rate_limits.retry_after(key)
     if wait is not None:
         raise HTTPException(
@@ -410,6 +571,13 @@ def admin(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
 AdminDep = Annotated[Caller, Depends(admin)]
+
+
+def _is_admin_key(store: MetadataStore, secret: str | None) -> bool:
+    """Whether `secret` is an active admin key (for the detail of /readyz: no 401 there, a
+    probe without a key gets the bare status)."""
+    key = store.api_key_by_hash(digest(secret)) if secret else None
+    return key is not None and key.active and ADMIN in key.scopes
 
 
 def _seconds_to_utc_midnight() -> int:
@@ -443,13 +611,36 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": " ".join(detail.split())}, status_code=status, headers=headers)
 
 
+# What a caller is told of a 5xx; the exception itself goes to the log under the request id.
+SERVER_ERRORS = {
+    500: "internal error",
+    502: "the language model did not answer; retry later",
+    503: "the service is unavailable; retry later",
+}
+
+
+def _server_error(
+    status: int, request_id: str, detail: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """A 5xx body: a generic message (or `detail`, when it is safe to show) and the request
+    id under which the log has the details."""
+    message = detail or SERVER_ERRORS[status]
+    return JSONResponse(
+        {"detail": f"{message} (request id {request_id})", "request_id": request_id},
+        status_code=status,
+        headers=headers,
+    )
+
+
 def _status_of(exc: Exception) -> tuple[int, dict[str, str] | None]:
     if isinstance(exc, BudgetExceededError | KeyBudgetExceededError):
         return 429, {"Retry-After": str(_seconds_to_utc_midnight())}
     if isinstance(exc, InputTooLongError):
         return 422, None
-    if isinstance(exc, IndexNotFoundError | ServiceNotReadyError | MetadataStoreError):
+    if isinstance(exc, ServiceNotReadyError):
         return 503, {"Retry-After": "5"}
+    if isinstance(exc, IndexNotFoundError | MetadataStoreError | ServiceUnhealthyError):
+        return 503, {"Retry-After": "30"}
     if isinstance(exc, LLMError):
         return 502, None
     if isinstance(exc, UnknownQueryError | PromptVersionNotFoundError):
@@ -458,42 +649,44 @@ def _status_of(exc: Exception) -> tuple[int, dict[str, str] | None]:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def handled(_request: Request, exc: Exception) -> JSONResponse:
+    async def handled(request: Request, exc: Exception) -> JSONResponse:
         status, headers = _status_of(exc)
-        return _error(status, str(exc), headers)
-
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error", exc_info=exc)
-        return _error(500, f"internal error ({type(exc).__name__}); see the server log")
+        if status < 500:
+            return _error(status, _caller_message(exc), headers)
+        request_id = _request_id(request)
+        if isinstance(exc, ServiceNotReadyError):
+            log.debug("request %s: 503, %s", request_id, exc)
+            message = "the service is starting; retry in a few seconds"
+            return _server_error(503, request_id, message, headers)
+        log.error("request %s: %d, %s: %s", request_id, status, type(exc).__name__, exc)
+        return _server_error(status, request_id, headers=headers)
 
     for kind in (
         LlmopsError,
         ServiceNotReadyError,
+        ServiceUnhealthyError,
         MetadataStoreError,
         UnknownQueryError,
         PromptVersionNotFoundError,
     ):
         app.add_exception_handler(kind, handled)
-    app.add_exception_handler(Exception, unexpected)
 
 
-def _install_metrics(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics = _state(request).metrics
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+def _caller_message(exc: Exception) -> str:
+    """A 4xx's detail: the exception's message, except for the daily budget of the whole
+    service, whose spend is the operator's business."""
+    if isinstance(exc, BudgetExceededError):
+        return "the service's daily LLM budget is used up; retry after midnight UTC"
+    return str(exc)
 
 
 def create_app(
-    clients: Clients | Callable[[], Clients] | None = None, max_body_bytes: int = MAX_BODY_BYTES
+    clients: Clients | Callable[[], Clients] | None = None,
+    options: ServiceOptions | None = None,
 ) -> FastAPI:
     """The service; `clients` are already built (tests), a factory, or None: from the
     environment. Nothing loads before the app starts."""
+    options = options or ServiceOptions()
     if isinstance(clients, Clients):
         built = clients
 
@@ -502,12 +695,13 @@ def create_app(
 
     else:
         factory = clients or Clients.from_env
-    state = ServiceState(factory)
+    state = ServiceState(factory, options)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        state.start_loading()
+        state.start()
         yield
+        state.stop()
 
     app = FastAPI(
         title="llmops",
@@ -519,8 +713,8 @@ def create_app(
     )
     app.state.llmops = state
     _install_docs(app)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    _install_metrics(app)
+    app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
+    app.add_middleware(Observed, metrics=state.metrics)
     _install_error_handlers(app)
     _routes(app)
     return app
@@ -549,32 +743,50 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
-def _routes(app: FastAPI) -> None:
-    @app.post("/v1/ask", response_model=Lineage, responses=ERRORS, tags=["assistant"])
-    def ask(body: AskRequest, request: Request, caller: CallerDep) -> dict[str, Any]:
-        """Answer a question from the handbook, with citations; logged under the caller's key."""
-        from llmops.rag import answer
-        from llmops.registry import resolve
+def _ask(state: ServiceState, body: AskRequest, caller: Caller) -> dict[str, Any]:
+    from llmops.rag import answer
+    from llmops.registry import resolve
 
-        state = _state(request)
-        c = state.ready()
-        _check_key_budget(c.store, caller)
+    c = state.ready()
+    _check_key_budget(c.store, caller)
+    store = c.store.for_key(caller.key_id)
+    prompt = resolve(store, body.prompt)
+    record = answer(
+        body.question,
+        prompt,
+        c.embedder,
+        c.vectors,
+        c.llm,
+        store,
+        c.limits,
+        c.settings,
+        guardrails=c.guardrails,
+    )
+    state.metrics.record_answer(payloads.lineage(record))
+    return payloads.lineage(record, verdict_details=caller.admin)
+
+
+def _audit_view(state: ServiceState, caller: Caller, query_id: str, rerun: bool) -> dict:
+    c = state.ready()
+    record = _visible_query(c.store, caller, query_id)
+    view: dict[str, Any] = {"lineage": payloads.lineage(record, verdict_details=caller.admin)}
+    if rerun:
+        from llmops.audit import rerun_as_served
+
         store = c.store.for_key(caller.key_id)
-        prompt = resolve(store, body.prompt)
-        record = answer(
-            body.question,
-            prompt,
-            c.embedder,
-            c.vectors,
-            c.llm,
-            store,
-            c.limits,
-            c.settings,
-            guardrails=c.guardrails,
-        )
-        payload = payloads.lineage(record)
-        state.metrics.record_answer(payload)
-        return payload
+        result = rerun_as_served(record, c.embedder, c.vectors, c.llm, store, c.limits)
+        view["rerun"] = payloads.rerun(result)
+    return view
+
+
+def _routes(app: FastAPI) -> None:
+    @app.post("/v1/ask", response_model=Lineage, responses=LLM_ERRORS, tags=["assistant"])
+    async def ask(body: AskRequest, request: Request, caller: CallerDep) -> dict[str, Any]:
+        """Answer a question from the handbook, with citations; logged under the caller's key.
+        Guardrail verdicts show their check, action and whether they triggered (and, to admin
+        keys, their scores and reasons)."""
+        state = _state(request)
+        return await state.call_llm(partial(_ask, state, body, caller))
 
     @app.post("/v1/search", response_model=SearchResponse, responses=ERRORS, tags=["assistant"])
     def search(body: SearchRequest, request: Request, _caller: CallerDep) -> dict[str, Any]:
@@ -600,30 +812,27 @@ def _routes(app: FastAPI) -> None:
         comment = c.guardrails.redact_pii(body.comment) if body.comment else body.comment
         return payloads.feedback(c.store.add_feedback(body.query_id, body.rating, comment))
 
-    @app.get("/v1/queries/{query_id}", response_model=AuditView, responses=ERRORS, tags=["audit"])
-    def query(
+    @app.get(
+        "/v1/queries/{query_id}", response_model=AuditView, responses=LLM_ERRORS, tags=["audit"]
+    )
+    async def query(
         query_id: str,
         request: Request,
         caller: CallerDep,
         rerun: Annotated[
-            bool, Query(description="Re-run it against the same versions (admin; calls the LLM).")
+            bool,
+            Query(
+                description="Re-run it as it was served: the same context configuration, "
+                "table version and prompt version (admin; calls the LLM)."
+            ),
         ] = False,
     ) -> dict[str, Any]:
         """The lineage of one served answer: a key sees the answers it asked, admins any."""
-        c = _state(request).ready()
-        record = _visible_query(c.store, caller, query_id)
-        view: dict[str, Any] = {"lineage": payloads.lineage(record)}
-        if rerun:
-            if not caller.admin:
-                raise HTTPException(403, "a re-run needs an API key with the admin scope")
-            from llmops import rag
-            from llmops.experiments import logged_context
-
-            store = c.store.for_key(caller.key_id)
-            settings, embedder = logged_context(c.store, record, c.embedder)
-            result = rag.audit(record, embedder, c.vectors, c.llm, store, c.limits, settings)
-            view["rerun"] = payloads.rerun(result)
-        return view
+        state = _state(request)
+        if rerun and not caller.admin:
+            raise HTTPException(403, "a re-run needs an API key with the admin scope")
+        view = partial(_audit_view, state, caller, query_id, rerun)
+        return await (state.call_llm(view) if rerun else run_in_threadpool(view))
 
     @app.get("/v1/feedback", response_model=FeedbackExport, responses=ERRORS, tags=["audit"])
     def feedback_export(request: Request, _admin: AdminDep) -> dict[str, Any]:
@@ -632,33 +841,56 @@ def _routes(app: FastAPI) -> None:
             "feedback": [payloads.feedback(f) for f in _state(request).ready().store.feedback()]
         }
 
-    @app.get("/healthz", response_model=Status, tags=["operations"])
-    def healthz() -> dict[str, str]:
-        """The process is up (it may still be loading models: see /readyz)."""
+    @app.get(
+        "/healthz",
+        response_model=Status,
+        responses={503: {"model": ErrorBody}},
+        tags=["operations"],
+    )
+    async def healthz(request: Request) -> dict[str, str]:
+        """Liveness, open to all: the process is up (it may still be loading models: see
+        /readyz); 503 once loading has failed `unhealthy_after` times in a row."""
+        state = _state(request)
+        if state.unhealthy:
+            raise ServiceUnhealthyError(f"loading the models failed {state.failures} times")
         return {"status": "ok"}
 
     @app.get(
         "/readyz",
         response_model=Readiness,
+        response_model_exclude_none=True,
         responses={503: {"model": ErrorBody}},
         tags=["operations"],
+        openapi_extra={"security": [{}]},  # the key is optional here
     )
-    def readyz(request: Request) -> dict[str, Any]:
-        """Ready when the models are loaded and the index exists; 503 with the reason if not."""
+    def readyz(request: Request, bearer: BearerDep, header: HeaderDep) -> Any:
+        """Ready when the models are loaded and the index exists, else 503. Open to all: the
+        status and who is served (with a warning under --insecure-open); with an admin key also
+        the models and the index version, or why it is not ready."""
         from llmops.retrieval import require_index
 
         state = _state(request)
-        c = state.ready(timeout=0)
-        model_id = require_index(c.embedder, c.vectors)
-        return {
-            "status": "ready",
-            "embedding_model": model_id,
-            "chat_model": c.llm.model_id,
-            "index_version": c.vectors.version(model_id),
-        }
+        c = state.ready()
+        is_admin = _is_admin_key(c.store, bearer.credentials if bearer else header)
+        try:
+            index_id = require_index(c.embedder, c.vectors, c.settings.index_id)
+        except IndexNotFoundError as exc:
+            if not is_admin:
+                raise
+            return _server_error(503, _request_id(request), str(exc), {"Retry-After": "30"})
+        body: dict[str, Any] = {"status": "ready", "access": state.options.access}
+        if state.options.insecure_open:
+            body["warning"] = INSECURE_OPEN_WARNING
+        if is_admin:
+            body |= {
+                "embedding_model": c.embedder.model_id,
+                "chat_model": c.llm.model_id,
+                "index_version": c.vectors.version(index_id),
+            }
+        return body
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics(request: Request) -> Response:
-        """Prometheus metrics: requests, latency, tokens, cost, answers, guardrail verdicts."""
+    def metrics(request: Request, _admin: AdminDep) -> Response:
+        """Prometheus metrics (admin): requests, latency, tokens, cost, answers, verdicts."""
         registry = _state(request).metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
