@@ -103,3 +103,15 @@ def metadata(tmp_path: Path):
     from resources.metadata_store import MetadataStore
 
     return MetadataStore(url=f"sqlite:///{tmp_path / 'llmops.db'}")
+
+
+@pytest.fixture(scope="session")
+def service_index(tmp_path_factory, embedder: Embedder) -> Path:
+    """The HTTP service tests' docs (`tests.test_service.DOCS`) indexed once into `lancedb/`
+    under the returned folder; the service test modules share it and only read it."""
+    from tests.test_service import DOCS
+
+    root = tmp_path_factory.mktemp("service")
+    write_docs(root / "docs", DOCS)
+    materialize_index(root / "docs", embedder, VectorStore(uri=str(root / "lancedb")))
+    return root

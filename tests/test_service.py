@@ -33,7 +33,6 @@ from llmops.registry import register
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
-from tests.conftest import materialize_index, write_docs
 from tests.http_servers import Served
 from tests.llm_server import ScriptedLLMServer, ok
 from tests.test_cli_ask import ASK_FIELDS
@@ -59,17 +58,17 @@ def llm_server():
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory, embedder) -> Path:
-    """A docs folder indexed once into `lancedb/` under the returned folder."""
-    root = tmp_path_factory.mktemp("service")
-    write_docs(root / "docs", DOCS)
-    materialize_index(root / "docs", embedder, VectorStore(uri=str(root / "lancedb")))
-    return root
+def root(service_index) -> Path:
+    """DOCS indexed into `lancedb/` under this folder, once for every service test module
+    (they only read it)."""
+    return service_index
 
 
 @pytest.fixture(scope="module")
-def clients(root, embedder, llm_server) -> Clients:
-    metadata = MetadataStore(url=f"sqlite:///{root / 'llmops.db'}")
+def clients(root, embedder, llm_server, tmp_path_factory) -> Clients:
+    """The clients of one module, with a metadata store of its own (no keys yet)."""
+    database = tmp_path_factory.mktemp("service-db") / "llmops.db"
+    metadata = MetadataStore(url=f"sqlite:///{database}")
     register(load_prompt_files(PROJECT_ROOT / "prompts"), metadata)
     vectors = VectorStore(uri=str(root / "lancedb"))
     llm = LLMClient(
