@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from resources.metadata_store import (
+    VERSION_TABLE,
     Base,
     MetadataStore,
     MetadataStoreError,
@@ -52,6 +53,8 @@ TABLES = {
     "context_versions",
     "context_labels",
     "context_label_history",
+    "spend_reservations",
+    "rate_limit_hits",
 }
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -156,13 +159,14 @@ def test_first_use_migrates_to_head(store):
     inspector = inspect(store.engine)
     if store.db_schema:
         assert inspector.default_schema_name == store.db_schema
-    assert set(inspector.get_table_names()) == TABLES | {"alembic_version"}
+    assert set(inspector.get_table_names()) == TABLES | {VERSION_TABLE}
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
+        assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all() == [
             (HEAD,)
         ]
         # The hand-written migration creates exactly what the ORM models describe.
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "version_table": VERSION_TABLE}
+        context = MigrationContext.configure(connection, opts=opts)
         assert compare_metadata(context, Base.metadata) == []
 
 
@@ -187,9 +191,9 @@ def test_downgrade_to_base_and_back(store):
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "base")
-    assert set(inspect(store.engine).get_table_names()) <= {"alembic_version"}
+    assert set(inspect(store.engine).get_table_names()) <= {VERSION_TABLE}
     store.migrate()
-    assert set(inspect(store.engine).get_table_names()) == TABLES | {"alembic_version"}
+    assert set(inspect(store.engine).get_table_names()) == TABLES | {VERSION_TABLE}
 
 
 def test_prompt_versions_are_immutable(store):
@@ -430,7 +434,7 @@ def test_concurrent_first_starts_migrate_once(store):
     assert [p.returncode for p in processes] == [0] * 4, [err for _, err in results]
     assert [out.strip() for out, _ in results] == ["0"] * 4
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
+        assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all() == [
             (HEAD,)
         ]
 
@@ -447,7 +451,7 @@ def test_missing_postgresql_schema_is_created(pg_admin):
     try:
         assert store.labels("answer") == {}
         tables = inspect(pg_admin).get_table_names(schema=schema)
-        assert set(tables) == TABLES | {"alembic_version"}
+        assert set(tables) == TABLES | {VERSION_TABLE}
     finally:
         store.engine.dispose()
         with pg_admin.begin() as connection:

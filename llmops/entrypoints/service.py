@@ -32,9 +32,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmops.budget import BudgetExceededError, BudgetLimits, InputTooLongError
+from llmops.budget import (
+    BudgetExceededError,
+    BudgetLimits,
+    InputTooLongError,
+    KeyBudgetExceededError,
+)
 from llmops.entrypoints import payloads
-from llmops.entrypoints.access import Caller, KeyRateLimits, digest
+from llmops.entrypoints.access import Caller, digest
 from llmops.errors import IndexNotFoundError, LlmopsError
 from llmops.rag import RagSettings
 from resources.llm import LLMError
@@ -54,10 +59,6 @@ log = logging.getLogger("llmops.service")
 
 class ServiceNotReadyError(Exception):
     """The models are not loaded (yet), or loading them failed."""
-
-
-class KeyBudgetExceededError(LlmopsError):
-    """The API key has spent its daily budget; no LLM call is made for it until tomorrow."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class Clients:
 
 
 class ServiceState:
-    """The clients once loaded (or why loading failed), the metrics and the rate limiters."""
+    """The clients once loaded (or why loading failed) and the metrics."""
 
     def __init__(self, factory: Callable[[], Clients]) -> None:
         self._factory = factory
@@ -108,7 +109,6 @@ class ServiceState:
         self._start_lock = threading.Lock()
         self.clients: Clients | None = None
         self.error: str | None = None
-        self.rate_limits = KeyRateLimits()
         self.metrics = Metrics()
 
     def start_loading(self) -> None:
@@ -391,7 +391,7 @@ def authenticate(
         raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     if not key.active:
         raise HTTPException(403, f"API key {key.id} ({key.name}) was revoked")
-    wait = state.rate_limits.retry_after(key)
+    wait = store.take_rate_slot(key.id, key.rate_limit_per_minute)  # one window per store
     if wait is not None:
         raise HTTPException(
             429,
@@ -416,19 +416,6 @@ def _seconds_to_utc_midnight() -> int:
     now = datetime.now(UTC)
     tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
     return max(1, int((tomorrow - now).total_seconds()))
-
-
-def _check_key_budget(store: MetadataStore, caller: Caller) -> None:
-    key = caller.key
-    if key is None or key.daily_budget_usd is None:
-        return
-    spent = store.spend_on(datetime.now(UTC).date(), api_key_id=key.id)
-    if spent >= key.daily_budget_usd:
-        raise KeyBudgetExceededError(
-            f"daily budget of API key {key.id} reached: ${spent:.6f} spent today of "
-            f"${key.daily_budget_usd:.6f}; no LLM call was made (wait for tomorrow, UTC, or "
-            "ask for a key with a larger --daily-budget)"
-        )
 
 
 def _visible_query(store: MetadataStore, caller: Caller, query_id: str):
@@ -558,8 +545,7 @@ def _routes(app: FastAPI) -> None:
 
         state = _state(request)
         c = state.ready()
-        _check_key_budget(c.store, caller)
-        store = c.store.for_key(caller.key_id)
+        store = c.store.for_key(caller.key_id)  # the LLM call reserves within the key's budget
         prompt = resolve(store, body.prompt)
         record = answer(
             body.question,
