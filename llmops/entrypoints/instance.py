@@ -4,6 +4,11 @@ Opening the instance connects to its storages (SQLite files under `$LLMOPS_HOME/
 PostgreSQL at `DAGSTER_PG_URL` with `deploy/dagster.yaml`) and checks their migrations. When that
 fails (the server is down, the database holds another tool's migration history), Dagster raises
 whatever its driver raised, with a long traceback; the CLI says it in one line instead.
+
+The metadata store is migrated first. On a PostgreSQL database shared by both (DAGSTER_PG_URL and
+LLMOPS_DATABASE_URL alike), an llmops install from before `llmops_alembic_version` left its
+revision in `alembic_version`, where Dagster would stop at a revision it cannot locate; the
+migration moves it out before Dagster reads the table.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from llmops.config import Settings
 from llmops.errors import LlmopsError
+from resources.metadata_store import MetadataStore
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -23,10 +29,13 @@ class InstanceStorageError(LlmopsError):
 
 def dagster_instance(settings: Settings | None = None) -> DagsterInstance:
     """The instance of `$LLMOPS_HOME/dagster` (its `dagster.yaml` written first); a storage that
-    cannot be opened raises InstanceStorageError naming the instance file and the reason."""
+    cannot be opened raises InstanceStorageError naming the instance file and the reason (a
+    metadata store that cannot be migrated, MetadataStoreError)."""
     from dagster import DagsterInstance
 
-    home = (settings or Settings.from_env()).prepare_dagster_home()
+    settings = settings or Settings.from_env()
+    MetadataStore(url=settings.database_url).migrate()
+    home = settings.prepare_dagster_home()
     try:
         return DagsterInstance.get()
     except Exception as exc:
