@@ -1,7 +1,8 @@
 """Limits on what one call and one day may spend, checked before the model is called.
 
-Pure functions and a small in-memory rate limiter: the caller brings today's spend and the
-token counter, so the same rules serve the CLI, the assets and the HTTP service.
+Pure functions: the caller brings today's spend and the token counter, so the same rules serve
+the CLI, the assets and the HTTP service. `metering` applies them inside the metadata store's
+reservation transaction, so concurrent calls (threads, processes, replicas) cannot overrun them.
 
 | variable | default | meaning |
 |---|---|---|
@@ -14,9 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +26,10 @@ _USD_TOLERANCE = 1e-9  # float sums such as 0.1 + 0.2 must not refuse a call tha
 
 class BudgetExceededError(LlmopsError):
     """The call could push today's spend past `LLMOPS_DAILY_BUDGET_USD`; it was not made."""
+
+
+class KeyBudgetExceededError(BudgetExceededError):
+    """The call could push an API key's spend today past the key's daily budget; not made."""
 
 
 class InputTooLongError(LlmopsError):
@@ -78,20 +80,43 @@ class BudgetLimits:
 def check_daily_budget(spent_today: float, estimated_max_cost: float, limits: BudgetLimits) -> None:
     """Refuse a call whose worst case would take today's spend past the daily budget.
 
+    `spent_today` counts what calls in flight hold as well as what was charged.
     `estimated_max_cost` is the call's worst case, `pricing.cost(model, input_tokens,
     limits.max_output_tokens)`: the answer may use every output token it is allowed. Reaching
     the budget exactly is allowed.
     """
-    if spent_today < 0 or estimated_max_cost < 0:
-        raise ValueError(f"costs must be ≥ 0, got {spent_today} and {estimated_max_cost}")
+    _check_costs(spent_today, estimated_max_cost)
     limit = limits.daily_budget_usd
     if limit is None or spent_today + estimated_max_cost <= limit + _USD_TOLERANCE:
         return
     raise BudgetExceededError(
-        f"daily budget reached: {_usd(spent_today)} spent today plus up to "
+        f"daily budget reached: {_usd(spent_today)} spent or held today plus up to "
         f"{_usd(estimated_max_cost)} for this call exceeds LLMOPS_DAILY_BUDGET_USD="
-        f"{_usd(limit)}; the call was not made (raise the budget or wait for tomorrow)"
+        f"{_usd(limit)}; the call was not made (raise the budget or wait for tomorrow, UTC)"
     )
+
+
+def check_key_budget(
+    key_id: str, spent_today: float, estimated_max_cost: float, daily_budget_usd: float | None
+) -> None:
+    """Refuse a call whose worst case would take API key `key_id` past its own daily budget
+    (None: the key has none); the same rule as `check_daily_budget`, per key."""
+    _check_costs(spent_today, estimated_max_cost)
+    if daily_budget_usd is None or (
+        spent_today + estimated_max_cost <= daily_budget_usd + _USD_TOLERANCE
+    ):
+        return
+    raise KeyBudgetExceededError(
+        f"daily budget of API key {key_id} reached: {_usd(spent_today)} spent or held today "
+        f"plus up to {_usd(estimated_max_cost)} for this call exceeds its "
+        f"{_usd(daily_budget_usd)}; no LLM call was made (wait for tomorrow, UTC, or ask for a "
+        "key with a larger --daily-budget)"
+    )
+
+
+def _check_costs(spent_today: float, estimated_max_cost: float) -> None:
+    if spent_today < 0 or estimated_max_cost < 0:
+        raise ValueError(f"costs must be ≥ 0, got {spent_today} and {estimated_max_cost}")
 
 
 @dataclass(frozen=True)
@@ -171,52 +196,3 @@ def fit_context(
         input_tokens=fixed + used,
         truncated=truncated,
     )
-
-
-class RateLimiter:
-    """At most `requests_per_minute` requests per user in any sliding 60 s window.
-
-    Thread-safe; `clock` returns seconds (monotonic by default, a fake one in tests).
-    """
-
-    window_s = 60.0
-
-    def __init__(
-        self, requests_per_minute: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        if requests_per_minute < 1:
-            raise ValueError(f"requests_per_minute must be positive, got {requests_per_minute}")
-        self.requests_per_minute = requests_per_minute
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._seen: dict[str, deque[float]] = {}
-        self._last_sweep = clock()
-
-    def _recent(self, user: str, now: float) -> deque[float]:
-        if now - self._last_sweep >= self.window_s:
-            horizon = now - self.window_s
-            self._seen = {u: t for u, t in self._seen.items() if t and t[-1] > horizon}
-            self._last_sweep = now
-        times = self._seen.setdefault(user, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
-
-    def allow(self, user: str) -> bool:
-        """Count a request of `user` and say whether it may go ahead; refused ones don't count."""
-        with self._lock:
-            now = self._clock()
-            times = self._recent(user, now)
-            if len(times) >= self.requests_per_minute:
-                return False
-            times.append(now)
-            return True
-
-    def retry_after(self, user: str) -> float:
-        """Seconds until `user` may make a request again; 0 if now."""
-        with self._lock:
-            now = self._clock()
-            times = self._recent(user, now)
-            if len(times) < self.requests_per_minute:
-                return 0.0
-            return max(0.0, times[0] + self.window_s - now)

@@ -322,6 +322,13 @@ class LLMClient(ConfigurableResource):
         return (self.base_url or OPENAI_URL).rstrip("/")
 
     @property
+    def longest_call_s(self) -> float:
+        """The longest `complete` may wait on the endpoint: every attempt timing out and every
+        backoff at its cap. What a call holds of a budget must outlive it."""
+        attempts = self.max_retries + 1
+        return attempts * self.timeout_s + self.max_retries * self.retry_cap_s
+
+    @property
     def tokenizer_name(self) -> str:
         """What `count_tokens` counts with, so an estimate can say how it was made."""
         if self.provider == "local":

@@ -1,18 +1,27 @@
 """The metadata store (SQL): prompt versions and labels, the query log, feedback, the usage ledger,
-evaluations, alerts, guardrail events and the API keys of the HTTP service.
+evaluations, alerts, guardrail events, the API keys of the HTTP service, and the state every
+replica of the service must share: the spend held for LLM calls in flight and the request
+windows of the per-key rate limits.
 
 SQLite under `LLMOPS_HOME` by default, PostgreSQL the same way; the schema is owned by the Alembic
 migrations in `resources/migrations`, applied automatically once per process before first use.
-Every method opens and closes its own transaction and returns frozen records, so callers never
-hold a session.
+Their revision lives in `llmops_alembic_version`, not in Alembic's default `alembic_version`, so
+the store can share one PostgreSQL database with Dagster's instance storage (whose own migrations
+use the default table). Every method opens and closes its own transaction and returns frozen
+records, so callers never hold a session.
+
+Checks that must hold across processes (a budget, a rate limit) read and write in one
+transaction that holds a lock: on PostgreSQL a transaction-scoped advisory lock per API key (and
+per day, for spend), on SQLite the database write lock (`BEGIN IMMEDIATE`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +32,9 @@ from uuid import uuid4
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from dagster import ConfigurableResource
 from sqlalchemy import (
     JSON,
@@ -40,15 +52,19 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    column,
     create_engine,
+    delete,
     event,
     false,
     func,
+    inspect,
     select,
+    table,
     text,
 )
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -57,6 +73,9 @@ USAGE_STATUSES = ("charged", "refused")
 # Any constant shared by every llmops process: concurrent first starts on one PostgreSQL
 # database take turns migrating instead of racing to create the same tables.
 _MIGRATION_LOCK = 7_306_641_203
+# llmops's Alembic revision table; Dagster's instance storage keeps its own in `alembic_version`.
+VERSION_TABLE = "llmops_alembic_version"
+LEGACY_VERSION_TABLE = "alembic_version"
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 R = TypeVar("R")
 
@@ -313,6 +332,28 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class SpendReservationRow(Base):
+    __tablename__ = "spend_reservations"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012  (ids are never reused)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    model: Mapped[str] = mapped_column(String(256))
+    purpose: Mapped[str] = mapped_column(String(32))
+    amount_usd: Mapped[float] = mapped_column(Double)
+
+
+class RateLimitHitRow(Base):
+    __tablename__ = "rate_limit_hits"
+    __table_args__ = (Index("ix_rate_limit_hits_key_at", "api_key_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 @dataclass(frozen=True)
 class PromptVersion:
     """One immutable prompt version; `content` is the YAML source, `diff` against the previous."""
@@ -534,6 +575,34 @@ class ApiKey:
         return self.revoked_at is None
 
 
+@dataclass(frozen=True)
+class SpendReservation:
+    """USD held for one model call in flight: its worst-case cost, from before the call until
+    the call is settled (the real cost is charged) or released (it failed). A process that dies
+    in between leaves it behind until `expires_at`, after which it no longer counts."""
+
+    id: int
+    model: str
+    purpose: str
+    amount_usd: float
+    api_key_id: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class DaySpend:
+    """What the UTC day `day` has committed when a reservation is asked for: USD charged plus
+    USD held by live reservations, by everybody (`total_usd`) and through API key `api_key_id`
+    (`key_usd`), with that key's own daily budget as stored now (None: no limit or no key)."""
+
+    day: date
+    total_usd: float
+    key_usd: float
+    api_key_id: str | None = None
+    key_budget_usd: float | None = None
+
+
 def alembic_config() -> Config:
     """Alembic configuration of the metadata store's migrations, without an `alembic.ini`."""
     config = Config()
@@ -543,6 +612,19 @@ def alembic_config() -> Config:
 
 def _safe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
+
+
+def _safe_url(url: str) -> str:
+    """`url` without its password, or a placeholder if it does not even parse."""
+    try:
+        return _safe(make_url(url))
+    except SQLAlchemyError:
+        return "(an unparsable LLMOPS_DATABASE_URL)"
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's own message on one line (not SQLAlchemy's statement and parameters)."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())
 
 
 def _with_driver(url: URL) -> URL:
@@ -612,6 +694,43 @@ def _schema_exists(connection: Connection, schema: str) -> bool:
     return connection.execute(query, {"schema": schema}).first() is not None
 
 
+def _adopt_legacy_revision(connection: Connection, config: Config) -> None:
+    """Move llmops's revision from `alembic_version` to `llmops_alembic_version`.
+
+    Installs before the move kept it in Alembic's default table, which Dagster's instance
+    storage also uses: on one shared database each side then found the other's revision and
+    stopped. Only a revision of llmops's own history is moved; the old table is dropped if that
+    leaves it empty, and kept (with Dagster's revision, say) otherwise.
+    """
+    tables = set(inspect(connection).get_table_names())
+    if VERSION_TABLE in tables or LEGACY_VERSION_TABLE not in tables:
+        return
+    script = ScriptDirectory.from_config(config)
+    ours = {revision.revision for revision in script.walk_revisions()}
+    legacy = table(LEGACY_VERSION_TABLE, column("version_num"))
+    found = [v for v in connection.scalars(select(legacy.c.version_num)) if v in ours]
+    if not found:
+        return
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    context.stamp(script, found[0])
+    connection.execute(delete(legacy).where(legacy.c.version_num.in_(found)))
+    if not connection.scalar(select(func.count()).select_from(legacy)):
+        connection.execute(text(f"DROP TABLE {LEGACY_VERSION_TABLE}"))
+
+
+def _lock_id(*parts: object) -> int:
+    """A signed 64-bit PostgreSQL advisory lock id for `parts` (a key, a day)."""
+    digest = hashlib.blake2b(":".join(map(str, ("llmops", *parts))).encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def _lock(session: Session, *parts: object) -> None:
+    """Hold `parts`' advisory lock until the transaction ends (PostgreSQL; on SQLite the write
+    transaction already holds the database lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_lock_id(*parts))))
+
+
 _migrated: set[tuple[str, str | None]] = set()
 _migrate_lock = threading.Lock()
 
@@ -636,23 +755,37 @@ class MetadataStore(ConfigurableResource):
         return _engine(self.url, self.db_schema)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (`alembic upgrade head`); a no-op if there."""
-        engine = self.engine.execution_options(llmops_write=True)
+        """Bring the schema to the newest migration (`alembic upgrade head`); a no-op if there.
+
+        The revision of an install older than this table layout is first moved from
+        `alembic_version` to `llmops_alembic_version`. Whatever fails is one MetadataStoreError
+        line naming the database (without its password), never a driver traceback.
+        """
+        where = _safe_url(self.url)
         try:
-            connection = engine.connect()
+            connection = self.engine.execution_options(llmops_write=True).connect()
         except OperationalError as exc:
-            reason = " ".join(str(exc.orig).split())
             raise MetadataStoreError(
-                f"cannot reach the metadata database {_safe(make_url(self.url))}: {reason}"
+                f"cannot reach the metadata database {where}: {_reason(exc)}"
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise MetadataStoreError(
+                f"cannot open the metadata database {where}: {_reason(exc)}"
             ) from exc
         config = alembic_config()
-        with connection, connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
-                if self.db_schema and not _schema_exists(connection, self.db_schema):
-                    connection.execute(text(f'CREATE SCHEMA "{self.db_schema}"'))
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        try:
+            with connection, connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+                    if self.db_schema and not _schema_exists(connection, self.db_schema):
+                        connection.execute(text(f'CREATE SCHEMA "{self.db_schema}"'))
+                _adopt_legacy_revision(connection, config)
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except (CommandError, SQLAlchemyError) as exc:
+            raise MetadataStoreError(
+                f"cannot migrate the metadata database {where}: {_reason(exc)}"
+            ) from exc
         _migrated.add((self.url, self.db_schema))
 
     def _ensure_migrated(self) -> None:
@@ -674,9 +807,8 @@ class MetadataStore(ConfigurableResource):
             with _sessions(self.url, self.db_schema, write).begin() as session:
                 yield session
         except OperationalError as exc:
-            reason = " ".join(str(exc.orig).split())
             raise MetadataStoreError(
-                f"the metadata database {_safe(make_url(self.url))} is unavailable: {reason}"
+                f"the metadata database {_safe_url(self.url)} is unavailable: {_reason(exc)}"
             ) from exc
 
     def add_prompt_version(self, record: PromptVersion) -> bool:
@@ -896,6 +1028,159 @@ class MetadataStore(ConfigurableResource):
             query = query.where(UsageRow.api_key_id == api_key_id)
         with self.session(write=False) as session:
             return float(session.scalar(query))
+
+    def reserve_spend(
+        self,
+        model: str,
+        purpose: str,
+        amount_usd: float,
+        check: Callable[[DaySpend], None],
+        ttl: timedelta,
+        shared_budget: bool,
+        now: datetime | None = None,
+    ) -> SpendReservation:
+        """Hold `amount_usd` for a call of `model` if `check` lets today's spend take it.
+
+        In one transaction under the day's locks: today's charged USD plus live reservations,
+        of everybody and of this store's API key (with that key's budget as stored now), go to
+        `check`, which raises to refuse (nothing is held then); otherwise the reservation is
+        stored, live for `ttl`. `shared_budget` says a budget over every caller applies, so the
+        reservation also takes the lock that every other one of the day takes. `now` is for
+        tests.
+        """
+        if amount_usd < 0:
+            raise ValueError(f"a reservation must be ≥ 0 USD, got {amount_usd}")
+        now = utcnow() if now is None else _utc(now, "now")
+        with self.session() as session:
+            if shared_budget:
+                _lock(session, "spend", "*", now.date())
+            if self.api_key_id is not None:
+                _lock(session, "spend", self.api_key_id, now.date())
+            check(self._day_spend(session, now))
+            row = SpendReservationRow(
+                created_at=now,
+                expires_at=now + ttl,
+                api_key_id=self.api_key_id,
+                model=model,
+                purpose=purpose,
+                amount_usd=amount_usd,
+            )
+            session.add(row)
+            session.flush()
+            expired = (
+                select(SpendReservationRow.id)
+                .where(SpendReservationRow.expires_at <= now)
+                .with_for_update(skip_locked=True)
+            )
+            session.execute(delete(SpendReservationRow).where(SpendReservationRow.id.in_(expired)))
+            return _record(SpendReservation, row)
+
+    def _day_spend(self, session: Session, now: datetime) -> DaySpend:
+        """Today's committed spend, read in one statement (so one snapshot on PostgreSQL: a
+        reservation settled meanwhile is counted once, as a reservation or as a charge)."""
+        start = datetime.combine(now.date(), time(), UTC)
+        end = start + timedelta(days=1)
+        key = self.api_key_id
+
+        def charged(*where) -> Any:
+            return (
+                select(func.coalesce(func.sum(UsageRow.cost_usd), 0.0))
+                .where(
+                    UsageRow.status == "charged",
+                    UsageRow.created_at >= start,
+                    UsageRow.created_at < end,
+                    *where,
+                )
+                .scalar_subquery()
+            )
+
+        def held(*where) -> Any:
+            return (
+                select(func.coalesce(func.sum(SpendReservationRow.amount_usd), 0.0))
+                .where(
+                    SpendReservationRow.created_at >= start,
+                    SpendReservationRow.created_at < end,
+                    SpendReservationRow.expires_at > now,
+                    *where,
+                )
+                .scalar_subquery()
+            )
+
+        budget = select(ApiKeyRow.daily_budget_usd).where(ApiKeyRow.id == key).scalar_subquery()
+        total, by_key, key_budget = session.execute(
+            select(
+                charged() + held(),
+                charged(UsageRow.api_key_id == key) + held(SpendReservationRow.api_key_id == key),
+                budget,
+            )
+        ).one()
+        return DaySpend(
+            day=now.date(),
+            total_usd=float(total),
+            key_usd=float(by_key) if key is not None else 0.0,
+            api_key_id=key,
+            key_budget_usd=key_budget if key is not None else None,
+        )
+
+    def settle_spend(self, reservation: SpendReservation, record: UsageRecord) -> UsageRecord:
+        """Replace `reservation` by the call's ledger entry `record`, atomically."""
+        if record.api_key_id is None and reservation.api_key_id is not None:
+            record = replace(record, api_key_id=reservation.api_key_id)
+        values = _fields(record)
+        del values["id"]
+        with self.session() as session:
+            session.execute(
+                delete(SpendReservationRow).where(SpendReservationRow.id == reservation.id)
+            )
+            row = UsageRow(**values)
+            session.add(row)
+            session.flush()
+            return _record(UsageRecord, row)
+
+    def release_spend(self, reservation: SpendReservation) -> None:
+        """Drop `reservation` without a charge: its call failed before the model answered."""
+        with self.session() as session:
+            session.execute(
+                delete(SpendReservationRow).where(SpendReservationRow.id == reservation.id)
+            )
+
+    def spend_reservations(self) -> list[SpendReservation]:
+        """Reservations still stored (live or expired but not yet swept), oldest first."""
+        query = select(SpendReservationRow).order_by(SpendReservationRow.id)
+        with self.session(write=False) as session:
+            return [_record(SpendReservation, row) for row in session.scalars(query)]
+
+    def take_rate_slot(
+        self,
+        api_key_id: str,
+        per_window: int,
+        window: timedelta = timedelta(minutes=1),
+        now: datetime | None = None,
+    ) -> float | None:
+        """Count a request of `api_key_id` if fewer than `per_window` fell in the sliding
+        `window` before it: None then, else the seconds until the oldest leaves the window
+        (a refused request is not counted). Every process sharing the store sees one window.
+        `now` is for tests.
+        """
+        if per_window < 1:
+            raise ValueError(f"per_window must be positive, got {per_window}")
+        now = utcnow() if now is None else _utc(now, "now")
+        hits = RateLimitHitRow
+        with self.session() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # A hit lost to a server crash only frees one request: no need to wait for disk.
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            _lock(session, "rate", api_key_id)
+            session.execute(
+                delete(hits).where(hits.api_key_id == api_key_id, hits.at <= now - window)
+            )
+            count, oldest = session.execute(
+                select(func.count(), func.min(hits.at)).where(hits.api_key_id == api_key_id)
+            ).one()
+            if count >= per_window:
+                return max(0.0, (oldest + window - now).total_seconds())
+            session.add(hits(api_key_id=api_key_id, at=now))
+            return None
 
     def usage(self, since: datetime | None = None) -> list[UsageRecord]:
         """Ledger entries (created at or after `since`, if given), oldest first."""

@@ -1,7 +1,6 @@
-"""Prices, the daily budget, context fitting and the per-user rate limiter."""
+"""Prices, the daily budgets (global and per API key) and context fitting."""
 
 import json
-import threading
 
 import pytest
 
@@ -9,8 +8,9 @@ from llmops.budget import (
     BudgetExceededError,
     BudgetLimits,
     InputTooLongError,
-    RateLimiter,
+    KeyBudgetExceededError,
     check_daily_budget,
+    check_key_budget,
     fit_context,
 )
 from llmops.errors import InputError
@@ -144,9 +144,22 @@ def test_call_over_the_daily_budget_is_refused_before_it_is_made():
     with pytest.raises(BudgetExceededError) as raised:
         check_daily_budget(0.995, worst_case, limits)
     message = str(raised.value)
-    assert "$0.995000 spent today" in message
+    assert "$0.995000 spent or held today" in message
     assert "$0.007680 for this call" in message
     assert "LLMOPS_DAILY_BUDGET_USD=$1.00" in message
+
+
+def test_a_key_over_its_own_budget_is_refused_with_its_id_and_numbers():
+    worst_case = cost("gpt-4o-mini", 400, 100)  # $0.00012
+    check_key_budget("k1", 0.0, worst_case, None)  # no budget of its own
+    check_key_budget("k1", 5 * worst_case, worst_case, 6 * worst_case)  # exactly at it
+    with pytest.raises(KeyBudgetExceededError) as raised:
+        check_key_budget("k1", 0.0, worst_case, worst_case / 2)  # its worst case must fit
+    assert isinstance(raised.value, BudgetExceededError)  # one 429 for either budget
+    message = str(raised.value)
+    assert "daily budget of API key k1 reached" in message
+    assert "$0.000000 spent or held today plus up to $0.000120" in message
+    assert "exceeds its $0.000060" in message
 
 
 def test_float_sums_do_not_refuse_an_exact_fit():
@@ -200,56 +213,3 @@ def test_a_question_too_long_to_fit_is_refused_not_cut():
     message = str(raised.value)
     assert "question is 50 tokens" in message
     assert "needs 70 input tokens, more than the 60" in message
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_rate_limiter_uses_a_sliding_window_per_user():
-    clock = FakeClock()
-    limiter = RateLimiter(3, clock=clock)
-    for _ in range(3):
-        assert limiter.allow("ann") is True
-        clock.now += 10
-    assert limiter.allow("ann") is False  # at 1030: 1000, 1010 and 1020 are in the window
-    assert limiter.allow("bob") is True
-    assert limiter.retry_after("ann") == pytest.approx(30.0)
-
-    clock.now += 20
-    assert limiter.allow("ann") is False  # refusals are not counted against her
-    assert limiter.retry_after("ann") == pytest.approx(10.0)
-    clock.now += 10
-    assert limiter.retry_after("ann") == 0.0
-    assert limiter.allow("ann") is True  # 1000 has left the window
-    assert limiter.allow("ann") is False
-    assert limiter.retry_after("ann") == pytest.approx(10.0)
-
-
-def test_rate_limiter_forgets_idle_users():
-    clock = FakeClock()
-    limiter = RateLimiter(1, clock=clock)
-    for i in range(100):
-        limiter.allow(f"user{i}")
-    clock.now += 61
-    limiter.allow("new")
-    assert list(limiter._seen) == ["new"]
-
-
-def test_rate_limiter_is_thread_safe():
-    limiter = RateLimiter(500, clock=FakeClock())
-    allowed = []
-
-    def hammer():
-        allowed.extend(limiter.allow("ann") for _ in range(200))
-
-    threads = [threading.Thread(target=hammer) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert allowed.count(True) == 500

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
@@ -23,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from resources.metadata_store import (
+    VERSION_TABLE,
     Base,
     MetadataStore,
     MetadataStoreError,
@@ -52,6 +54,8 @@ TABLES = {
     "context_versions",
     "context_labels",
     "context_label_history",
+    "spend_reservations",
+    "rate_limit_hits",
 }
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -156,13 +160,14 @@ def test_first_use_migrates_to_head(store):
     inspector = inspect(store.engine)
     if store.db_schema:
         assert inspector.default_schema_name == store.db_schema
-    assert set(inspector.get_table_names()) == TABLES | {"alembic_version"}
+    assert set(inspector.get_table_names()) == TABLES | {VERSION_TABLE}
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
+        assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all() == [
             (HEAD,)
         ]
         # The hand-written migration creates exactly what the ORM models describe.
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "version_table": VERSION_TABLE}
+        context = MigrationContext.configure(connection, opts=opts)
         assert compare_metadata(context, Base.metadata) == []
 
 
@@ -187,9 +192,9 @@ def test_downgrade_to_base_and_back(store):
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "base")
-    assert set(inspect(store.engine).get_table_names()) <= {"alembic_version"}
+    assert set(inspect(store.engine).get_table_names()) <= {VERSION_TABLE}
     store.migrate()
-    assert set(inspect(store.engine).get_table_names()) == TABLES | {"alembic_version"}
+    assert set(inspect(store.engine).get_table_names()) == TABLES | {VERSION_TABLE}
 
 
 def test_prompt_versions_are_immutable(store):
@@ -430,7 +435,7 @@ def test_concurrent_first_starts_migrate_once(store):
     assert [p.returncode for p in processes] == [0] * 4, [err for _, err in results]
     assert [out.strip() for out, _ in results] == ["0"] * 4
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
+        assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all() == [
             (HEAD,)
         ]
 
@@ -447,7 +452,7 @@ def test_missing_postgresql_schema_is_created(pg_admin):
     try:
         assert store.labels("answer") == {}
         tables = inspect(pg_admin).get_table_names(schema=schema)
-        assert set(tables) == TABLES | {"alembic_version"}
+        assert set(tables) == TABLES | {VERSION_TABLE}
     finally:
         store.engine.dispose()
         with pg_admin.begin() as connection:
@@ -459,3 +464,107 @@ def test_unreachable_database_is_named_in_the_error():
     with pytest.raises(MetadataStoreError, match=r"cannot reach .*127\.0\.0\.1:1/llmops") as error:
         store.labels("answer")
     assert "secret" not in str(error.value)
+
+
+def test_rate_slots_slide_per_key_and_refusals_do_not_count(store):
+    start = at("2025-03-14T10:00:00+00:00")
+
+    def take(key: str, seconds: float) -> float | None:
+        return store.take_rate_slot(key, 3, now=start + timedelta(seconds=seconds))
+
+    assert [take("ann", s) for s in (0, 10, 20)] == [None, None, None]
+    assert take("ann", 30) == pytest.approx(30.0)  # 0, 10 and 20 are in the window
+    assert take("bob", 30) is None  # one window per key
+    assert take("ann", 50) == pytest.approx(10.0)  # the refusal at 30 did not count
+    assert take("ann", 60) is None  # 0 has left the window
+    assert take("ann", 61) == pytest.approx(9.0)
+
+
+def test_rate_slots_hold_under_concurrent_writers(store):
+    def hammer(_: int) -> list[bool]:
+        return [store.take_rate_slot("ann", 25) is None for _ in range(10)]
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        allowed = [ok for batch in pool.map(hammer, range(5)) for ok in batch]
+    assert allowed.count(True) == 25
+
+
+def test_a_reservation_counts_until_settled_or_released(store):
+    seen = []
+    held = store.reserve_spend(
+        "gpt-4o-mini", "answer", 0.5, seen.append, timedelta(minutes=5), True
+    )
+    other = store.reserve_spend(
+        "gpt-4o-mini", "judge", 0.25, seen.append, timedelta(minutes=5), True
+    )
+    assert seen[-1].total_usd == pytest.approx(0.5)
+    charged = UsageRecord(
+        model="gpt-4o-mini", purpose="answer", input_tokens=9, output_tokens=3, cost_usd=0.125
+    )
+    assert store.settle_spend(held, charged).id is not None
+    store.release_spend(other)
+    store.reserve_spend("gpt-4o-mini", "answer", 0.0, seen.append, timedelta(minutes=5), True)
+    assert seen[-1].total_usd == pytest.approx(0.125)  # the real cost, nothing held
+    assert [r.purpose for r in store.spend_reservations()] == ["answer"]
+    assert store.spend_on(datetime.now(UTC).date()) == pytest.approx(0.125)
+
+
+def test_a_refused_reservation_holds_nothing(store):
+    def refuse(_spend) -> None:
+        raise LookupError("over budget")
+
+    with pytest.raises(LookupError):
+        store.reserve_spend("gpt-4o-mini", "answer", 1.0, refuse, timedelta(minutes=5), True)
+    assert store.spend_reservations() == []
+
+
+def legacy_install(store: MetadataStore, *foreign: str) -> None:
+    """The layout before llmops had its own version table: its revision (0008, the last one
+    of that time) in `alembic_version`, next to `foreign` revisions (Dagster's, say)."""
+    config = alembic_config()
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0008")
+        connection.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+        legacy = MigrationContext.configure(connection)  # Alembic's default version table
+        legacy.stamp(ScriptDirectory.from_config(config), "0008")
+        for revision in foreign:
+            connection.execute(
+                text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": revision}
+            )
+
+
+@pytest.mark.parametrize("foreign", [(), ("29b539ebc72a",)], ids=["alone", "next-to-dagster"])
+def test_an_install_with_the_revision_in_alembic_version_moves_it(store, foreign):
+    legacy_install(store, *foreign)
+    store.migrate()
+    tables = set(inspect(store.engine).get_table_names())
+    assert TABLES | {VERSION_TABLE} <= tables
+    with store.engine.connect() as connection:
+        ours = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+        assert ours == [(HEAD,)]
+        if foreign:
+            theirs = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            assert theirs == [foreign]  # Dagster's history is left as it was
+    if not foreign:
+        assert "alembic_version" not in tables  # it held only ours
+
+
+def at_unknown_revision(store: MetadataStore) -> None:
+    """Migrated to head, then marked at a revision this llmops does not know (as a newer llmops
+    would leave it), without `store` or this process noting the migration."""
+    config = alembic_config()
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff'"))
+
+
+def test_a_migration_failure_is_one_line_naming_the_database(store):
+    at_unknown_revision(store)
+    with pytest.raises(MetadataStoreError) as raised:
+        store.prompt_versions()
+    message = str(raised.value)
+    assert message.startswith("cannot migrate the metadata database ")
+    assert "Can't locate revision identified by 'ffff'" in message
+    assert "\n" not in message

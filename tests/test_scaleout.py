@@ -7,24 +7,20 @@ own database and drops it. Without a server the test is skipped, except under `C
 """
 
 import json
-import os
 import shutil
 import socket
-import uuid
 from collections.abc import Iterator
 
 import boto3
 import dagster as dg
-import psycopg2
 import pytest
 import yaml
-from sqlalchemy.engine import make_url
 
 from tests.conftest import PROJECT_ROOT, write_docs
 from tests.llm_server import ScriptedLLMServer, ok
+from tests.pg import fresh_database, pg_connect
 from tests.test_cli import llmops
 
-PG_URL = os.environ.get("LLMOPS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DEPLOY_DAGSTER_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
 BUCKET = "llmops-test"
 DOCS = {
@@ -33,34 +29,11 @@ DOCS = {
 }
 
 
-def _pg_connect(url: str):
-    return psycopg2.connect(
-        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-
-
 @pytest.fixture
 def dagster_pg_url() -> Iterator[str]:
-    """A fresh database `dagster_test_<hex>` on the test server, dropped afterwards; the URL
-    names psycopg2, as DAGSTER_PG_URL must (see deploy/dagster.yaml)."""
-    try:
-        admin = _pg_connect(PG_URL)
-    except psycopg2.OperationalError as exc:
-        reason = f"PostgreSQL at {make_url(PG_URL)!r} does not answer: {' '.join(str(exc).split())}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    admin.autocommit = True
-    name = f"dagster_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_url(PG_URL).set(drivername="postgresql+psycopg2", database=name)
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    """A fresh database `dagster_test_<hex>` on the test server, dropped afterwards."""
+    with fresh_database("dagster_test") as url:
+        yield url
 
 
 @pytest.mark.slow
@@ -88,7 +61,7 @@ def test_reindex_on_postgres_instance_storage(tmp_path, monkeypatch, dagster_pg_
         assert event.run_id == run_id
         assert event.asset_materialization.metadata["chunks"].value == 2.0
 
-    with _pg_connect(dagster_pg_url) as connection, connection.cursor() as cursor:
+    with pg_connect(dagster_pg_url) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT pipeline_name, status FROM runs WHERE run_id = %s", (run_id,))
         assert cursor.fetchall() == [("reindex", "SUCCESS")]
         cursor.execute(

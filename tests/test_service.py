@@ -332,16 +332,15 @@ def test_daily_budget_per_key_refuses_before_the_llm_call(client, clients, llm_s
     assert int(refused.headers["Retry-After"]) >= 1
     assert len(llm_server.received) == calls
 
-    tiny = new_key(clients, daily_budget_usd=1e-9)
-    first = ask(client, headers=tiny)
+    tiny = new_key(clients, daily_budget_usd=1e-9)  # less than one call's worst case
+    calls = len(llm_server.received)
+    assert ask(client, headers=tiny).status_code == 429  # nothing spent yet, but it cannot fit
+    assert len(llm_server.received) == calls
+    first = ask(client, headers=new_key(clients, daily_budget_usd=1.0))
     assert first.status_code == 200, first.text
     assert first.json()["usage"]["cost_usd"] > 0
-    calls = len(llm_server.received)
-    assert ask(client, headers=tiny).status_code == 429
-    assert len(llm_server.received) == calls
     charged = [u for u in clients.store.usage() if u.query_id == first.json()["query_id"]]
     assert charged[0].api_key_id is not None
-    assert ask(client, headers=new_key(clients, daily_budget_usd=1.0)).status_code == 200
 
 
 BIG = "x" * (70 * 1024)

@@ -1,4 +1,5 @@
-"""API keys of the HTTP service: minting, hashing, scopes and per-key request rate limits.
+"""API keys of the HTTP service: minting, hashing and scopes (each key's rate limit and daily
+budget are enforced through the metadata store, so every replica shares them).
 
 A key's secret is shown once, at creation; the store keeps only its SHA-256. The secret is 32
 random bytes, so brute force is out of reach and a slow password hash (scrypt, PBKDF2) would
@@ -9,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 from dataclasses import dataclass
 
-from llmops.budget import RateLimiter
 from llmops.errors import InputError
 from resources.metadata_store import ApiKey, QueryRecord
 
@@ -79,25 +78,3 @@ class Caller:
         """Admins see every query, a key only the queries it asked (anonymous callers: the
         anonymous queries)."""
         return self.admin or record.api_key_id == self.key_id
-
-
-class KeyRateLimits:
-    """A sliding-window limiter per key, each at its key's requests per minute."""
-
-    def __init__(self) -> None:
-        self._limiters: dict[str, RateLimiter] = {}
-        self._lock = threading.Lock()
-
-    def _limiter(self, key: ApiKey) -> RateLimiter:
-        with self._lock:
-            limiter = self._limiters.get(key.id)
-            if limiter is None or limiter.requests_per_minute != key.rate_limit_per_minute:
-                limiter = self._limiters[key.id] = RateLimiter(key.rate_limit_per_minute)
-            return limiter
-
-    def retry_after(self, key: ApiKey) -> float | None:
-        """Count a request of `key`; None if it may go ahead, else seconds until it may."""
-        limiter = self._limiter(key)
-        if limiter.allow(key.id):
-            return None
-        return limiter.retry_after(key.id)

@@ -128,14 +128,13 @@ def _execute_job(
     `checks_may_fail`, a step that failed only because a blocking asset check failed (its
     materialization is stored) does not.
     """
-    Settings.from_env().prepare_dagster_home()
+    from dagster import DagsterEventType
 
-    from dagster import DagsterEventType, DagsterInstance
-
+    from llmops.entrypoints.instance import dagster_instance
     from pipelines.definitions import defs
     from pipelines.recovery import recover
 
-    instance = DagsterInstance.get()
+    instance = dagster_instance()
     for run_id in recover(instance):
         click.echo(f"recovered run {run_id}: its process had died; its pool slot is free", err=True)
     console = {"console": {"config": {"log_level": _dagster_level()}}}
@@ -468,10 +467,10 @@ def experiments_run(refs: tuple[str, ...], as_json: bool) -> None:
         if refs
         else [resolve(store, f.spec.ref) for f in load_context_files(settings.contexts_dir)]
     )
-    settings.prepare_dagster_home()
-    from dagster import DagsterInstance
+    from llmops.entrypoints.instance import dagster_instance
 
-    DagsterInstance.get().add_dynamic_partitions(CONTEXT_VERSIONS.name, [t.ref for t in targets])
+    instance = dagster_instance(settings)
+    instance.add_dynamic_partitions(CONTEXT_VERSIONS.name, [t.ref for t in targets])
     for target in targets:
         click.echo(f"experiment {target.ref} ...", err=True)
         _execute_job("score_contexts", {}, target.ref)
@@ -649,11 +648,10 @@ def eval_command(
     if judge_repeats:
         os.environ["LLMOPS_JUDGE_REPEATS"] = str(judge_repeats)
     targets = _eval_targets(store, prompt_ref)
-    settings.prepare_dagster_home()
-    from dagster import DagsterInstance
+    from llmops.entrypoints.instance import dagster_instance
 
     keys = [partition_key(t.name, t.version) for t in targets]
-    DagsterInstance.get().add_dynamic_partitions(PROMPT_VERSIONS.name, keys)
+    dagster_instance(settings).add_dynamic_partitions(PROMPT_VERSIONS.name, keys)
     results = []
     for target, key in zip(targets, keys, strict=True):
         run = _execute_job(

@@ -51,9 +51,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmops.budget import BudgetExceededError, BudgetLimits, InputTooLongError
+from llmops.budget import (
+    BudgetExceededError,
+    BudgetLimits,
+    InputTooLongError,
+    KeyBudgetExceededError,
+)
 from llmops.entrypoints import payloads
-from llmops.entrypoints.access import ADMIN, CREATE_KEY_HINT, Caller, KeyRateLimits, digest
+from llmops.entrypoints.access import ADMIN, CREATE_KEY_HINT, Caller, digest
 from llmops.errors import IndexNotFoundError, LlmopsError
 from llmops.rag import RagSettings
 from resources.llm import LLMError
@@ -83,10 +88,6 @@ class ServiceNotReadyError(Exception):
 
 class ServiceUnhealthyError(Exception):
     """Loading the models failed too many times in a row: time for a restart."""
-
-
-class KeyBudgetExceededError(LlmopsError):
-    """The API key has spent its daily budget; no LLM call is made for it until tomorrow."""
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,8 @@ class Clients:
 
 
 class ServiceState:
-    """The clients once loaded (and the load failures so far), the metrics, the rate limiters
-    and the slots of concurrent LLM calls."""
+    """The clients once loaded (and the load failures so far), the metrics and the slots of
+    concurrent LLM calls."""
 
     def __init__(self, factory: Callable[[], Clients], options: ServiceOptions) -> None:
         self._factory = factory
@@ -168,7 +169,6 @@ class ServiceState:
         self._stop = threading.Event()
         self.clients: Clients | None = None
         self.failures = 0  # load attempts failed in a row
-        self.rate_limits = KeyRateLimits()
         self.metrics = Metrics()
         self.llm_slots: anyio.CapacityLimiter | None = None
 
@@ -198,14 +198,17 @@ class ServiceState:
             try:
                 clients = self._factory()
                 clients.warm_up()
-            except Exception:
+            except Exception as exc:
                 self.failures += 1
                 delay = retry.delay_s(self.failures)
-                log.exception(
-                    "loading the models failed (%d in a row%s); retrying in %.1f s",
+                expected = isinstance(exc, LlmopsError | MetadataStoreError)  # one line says it
+                log.error(
+                    "loading the models failed (%d in a row%s); retrying in %.1f s: %s",
                     self.failures,
                     ": /healthz now says 503" if self.failures >= retry.unhealthy_after else "",
                     delay,
+                    " ".join(str(exc).split()) or type(exc).__name__,
+                    exc_info=not expected,
                 )
                 self._stop.wait(delay)
                 continue
@@ -552,7 +555,7 @@ def authenticate(request: Request, bearer: BearerDep, header: HeaderDep) -> Call
         raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     if not key.active:
         raise HTTPException(403, "this API key was revoked: ask for a new one")
-    wait = state.rate_limits.retry_after(key)
+    wait = store.take_rate_slot(key.id, key.rate_limit_per_minute)  # one window per store
     if wait is not None:
         raise HTTPException(
             429,
@@ -584,19 +587,6 @@ def _seconds_to_utc_midnight() -> int:
     now = datetime.now(UTC)
     tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
     return max(1, int((tomorrow - now).total_seconds()))
-
-
-def _check_key_budget(store: MetadataStore, caller: Caller) -> None:
-    key = caller.key
-    if key is None or key.daily_budget_usd is None:
-        return
-    spent = store.spend_on(datetime.now(UTC).date(), api_key_id=key.id)
-    if spent >= key.daily_budget_usd:
-        raise KeyBudgetExceededError(
-            f"daily budget of API key {key.id} reached: ${spent:.6f} spent today of "
-            f"${key.daily_budget_usd:.6f}; no LLM call was made (wait for tomorrow, UTC, or "
-            "ask for a key with a larger --daily-budget)"
-        )
 
 
 def _visible_query(store: MetadataStore, caller: Caller, query_id: str):
@@ -633,7 +623,7 @@ def _server_error(
 
 
 def _status_of(exc: Exception) -> tuple[int, dict[str, str] | None]:
-    if isinstance(exc, BudgetExceededError | KeyBudgetExceededError):
+    if isinstance(exc, BudgetExceededError):  # the key's own budget too
         return 429, {"Retry-After": str(_seconds_to_utc_midnight())}
     if isinstance(exc, InputTooLongError):
         return 422, None
@@ -675,7 +665,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _caller_message(exc: Exception) -> str:
     """A 4xx's detail: the exception's message, except for the daily budget of the whole
     service, whose spend is the operator's business."""
-    if isinstance(exc, BudgetExceededError):
+    if isinstance(exc, BudgetExceededError) and not isinstance(exc, KeyBudgetExceededError):
         return "the service's daily LLM budget is used up; retry after midnight UTC"
     return str(exc)
 
@@ -748,8 +738,7 @@ def _ask(state: ServiceState, body: AskRequest, caller: Caller) -> dict[str, Any
     from llmops.registry import resolve
 
     c = state.ready()
-    _check_key_budget(c.store, caller)
-    store = c.store.for_key(caller.key_id)
+    store = c.store.for_key(caller.key_id)  # the LLM call reserves within the key's budget
     prompt = resolve(store, body.prompt)
     record = answer(
         body.question,

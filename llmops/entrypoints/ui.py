@@ -197,13 +197,11 @@ def asset_states(settings: Settings) -> list[AssetState]:
     Opening the instance here also creates its storages before the services start: the
     webserver and the daemon would otherwise race to create the same SQLite tables.
     """
-    from dagster import DagsterInstance
-
+    from llmops.entrypoints.instance import dagster_instance
     from pipelines.definitions import defs
 
-    settings.prepare_dagster_home()
     keys = sorted(defs.resolve_asset_graph().get_all_asset_keys(), key=lambda k: k.path)
-    with DagsterInstance.get() as instance:
+    with dagster_instance(settings) as instance:
         instance.all_instigator_state()
         states = []
         for key in keys:

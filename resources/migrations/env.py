@@ -1,13 +1,14 @@
 """Alembic environment of the metadata store.
 
 `MetadataStore.migrate()` hands over an open connection in `config.attributes["connection"]`
-(so SQLite pragmas and the PostgreSQL schema apply); otherwise `sqlalchemy.url` is used.
+(so SQLite pragmas and the PostgreSQL schema apply); otherwise `sqlalchemy.url` is used. The
+revision is kept in `llmops_alembic_version`, apart from Dagster's `alembic_version`.
 """
 
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from resources.metadata_store import Base
+from resources.metadata_store import VERSION_TABLE, Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,6 +21,7 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -32,6 +34,7 @@ def run_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()
