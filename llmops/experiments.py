@@ -160,7 +160,7 @@ def build_index(
     key = context_index_id(spec, embedder, benchmark.corpus)
     result = sync_index(
         chunks,
-        kept_documents=[s.path for s in scan.skipped],
+        kept_documents=scan.kept_documents,
         embedder=embedder,
         store=store,
         progress=progress,
