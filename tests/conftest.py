@@ -96,3 +96,20 @@ def metadata(tmp_path: Path):
     from resources.metadata_store import MetadataStore
 
     return MetadataStore(url=f"sqlite:///{tmp_path / 'llmops.db'}")
+
+
+def query_record(question: str, **changes):
+    """A served answer to `question` as the query log stores it; `changes` override fields."""
+    from resources.metadata_store import QueryRecord
+
+    values = {
+        "question": question,
+        "answer": "…",
+        "prompt_name": "answer",
+        "prompt_version": "v1",
+        "table_name": "chunks_test",
+        "table_version": 1,
+        "embedding_model": "test",
+        "chat_model": "test",
+    }
+    return QueryRecord(**{**values, **changes})

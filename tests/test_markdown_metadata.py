@@ -21,7 +21,7 @@ from llmops.drift_check import DriftCheck
 from llmops.drift_windows import DriftSettings
 from llmops.feedback import CandidateCase
 from llmops.markdown import md_text
-from resources.metadata_store import QueryRecord
+from tests.conftest import query_record
 
 GFM = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 DAY = date(2026, 11, 20)
@@ -60,23 +60,11 @@ def assert_renders_as_text(markdown: str, texts: list[str]) -> None:
         assert any(_plain(text) in cell for cell in found), (text, found)
 
 
-def _record(question: str, minute: int) -> QueryRecord:
-    return QueryRecord(
-        question=question,
-        answer="…",
-        prompt_name="answer",
-        prompt_version="v1",
-        table_name="chunks_test",
-        table_version=1,
-        embedding_model="test",
-        chat_model="test",
-        created_at=datetime.combine(DAY, time(9, minute), UTC),
-    )
-
-
 def test_markdown_injection_in_a_question_renders_as_text_in_the_query_log(metadata):
     for minute, question in enumerate(INJECTIONS):
-        metadata.log_query(_record(question, minute))
+        metadata.log_query(
+            query_record(question, created_at=datetime.combine(DAY, time(9, minute), UTC))
+        )
 
     result = dg.materialize(
         [query_log], partition_key=DAY.isoformat(), resources={"metadata_store": metadata}
