@@ -27,16 +27,19 @@ class OutsideFolderError(InputError):
     """A path resolves (through `..` or a symlink) to somewhere outside its folder."""
 
 
-def inside(folder: Path, relative: str | Path, what: str) -> Path:
+def inside(folder: Path, relative: str | Path, what: str, hint: str = "") -> Path:
     """`folder / relative`, resolved, once it is inside `folder` (also resolved).
 
     `relative` may be absolute when it points inside `folder`. Raises `OutsideFolderError`
-    naming `what` (for instance "--evalset") otherwise, so a `..` or a symlink cannot leave.
+    naming `what` (for instance "eval set") and saying `hint` otherwise, so neither a `..` nor
+    a symlink can leave the folder.
     """
     root = folder.resolve()
     path = (root / relative).resolve()
     if not path.is_relative_to(root):
-        raise OutsideFolderError(f"{what} {str(relative)!r} is outside {root}")
+        raise OutsideFolderError(
+            f"{what} {str(relative)!r} is outside {root}" + (f": {hint}" if hint else "")
+        )
     return path
 
 

@@ -113,3 +113,20 @@ def query_record(question: str, **changes):
         "chat_model": "test",
     }
     return QueryRecord(**{**values, **changes})
+
+
+def local_install(monkeypatch: pytest.MonkeyPatch, home: Path, **folders: Path) -> None:
+    """Point llmops at `home` (SQLite, LanceDB and Dagster under it) and the project's shipped
+    corpus, prompts, contexts and eval sets, except the `folders` given (LLMOPS_*_DIR=path)."""
+    values = {
+        "LLMOPS_HOME": home,
+        "LLMOPS_DOCS_DIR": CORPUS,
+        "LLMOPS_PROMPTS_DIR": PROJECT_ROOT / "prompts",
+        "LLMOPS_CONTEXTS_DIR": PROJECT_ROOT / "contexts",
+        "LLMOPS_EVALSETS_DIR": PROJECT_ROOT / "evalsets",
+        **folders,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, str(value))
+    for name in ("LLMOPS_DATABASE_URL", "LLMOPS_LANCEDB_URI", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)

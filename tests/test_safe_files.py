@@ -1,16 +1,20 @@
 """Files and names cannot leave their folders: symlinks out of the docs folder, eval-set paths,
 proposal ids, and prompt and context names."""
 
+import json
 import os
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from llmops.contexts import RetrievalSpec
 from llmops.documents import manifest_digest, scan_documents
+from llmops.entrypoints.cli import main
+from llmops.errors import InputError
 from llmops.retrieval import retrieve
 from llmops.safepaths import OutsideFolderError, inside, read_inside
-from tests.conftest import materialize_index
+from tests.conftest import local_install, materialize_index
 
 SECRET = "The production deploy token is zebra-quartz-5517, do not share it."
 
@@ -116,3 +120,111 @@ def test_inside_refuses_a_symlink_that_leaves_the_folder(tmp_path, secret):
         inside(folder, "handbook.jsonl", "--evalset")
     assert inside(folder, "sub/../pydocs.jsonl", "--evalset") == folder.resolve() / "pydocs.jsonl"
     assert inside(folder, folder / "x.jsonl", "--evalset") == folder.resolve() / "x.jsonl"
+
+
+CASE = {"id": "c1", "question": "What is the deploy token?", "reference_answer": "x"}
+
+
+@pytest.fixture
+def evalsets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An evalsets folder (LLMOPS_EVALSETS_DIR) with a handbook set, and a valid eval set
+    outside it whose question a run must never read."""
+    folder = tmp_path / "evalsets"
+    folder.mkdir()
+    (folder / "handbook.jsonl").write_text(json.dumps({**CASE, "gold_sources": []}) + "\n")
+    (tmp_path / "outside.jsonl").write_text(json.dumps({**CASE, "gold_sources": []}) + "\n")
+    (folder / "linked.jsonl").symlink_to(tmp_path / "outside.jsonl")
+    local_install(
+        monkeypatch, tmp_path / "home", LLMOPS_EVALSETS_DIR=folder, LLMOPS_DOCS_DIR=tmp_path
+    )
+    return folder
+
+
+def _eval_dataset(evalset: str) -> dg.ExecuteInProcessResult:
+    """The `eval_dataset` asset of prompt version answer@v1, run with config `evalset`."""
+    from assets.evaluation import eval_dataset
+
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("prompt_versions", ["answer@v1"])
+        return dg.materialize(
+            [eval_dataset],
+            partition_key="answer@v1",
+            instance=instance,
+            run_config={"ops": {"eval_dataset": {"config": {"evalset": evalset}}}},
+            raise_on_error=False,
+        )
+
+
+@pytest.mark.parametrize("name", ["../outside.jsonl", "{root}/outside.jsonl", "linked.jsonl"])
+def test_a_run_config_cannot_read_an_eval_set_outside_the_folder(evalsets, name):
+    result = _eval_dataset(name.format(root=evalsets.parent))
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error.to_string()
+    assert "OutsideFolderError: eval set" in error
+    assert "only read from LLMOPS_EVALSETS_DIR" in error
+
+
+def test_a_run_config_reads_an_eval_set_by_its_name_in_the_folder(evalsets):
+    result = _eval_dataset("handbook.jsonl")
+    assert result.success
+    assert result.output_for_node("eval_dataset").path == str(evalsets.resolve() / "handbook.jsonl")
+
+
+def test_cli_eval_refuses_an_eval_set_outside_the_folder(evalsets, capsys):
+    assert main(["eval", "--evalset", str(evalsets.parent / "outside.jsonl")]) == 2
+    assert "outside" in capsys.readouterr().err
+
+
+def test_approving_a_proposal_id_that_leaves_the_folder_deletes_nothing(evalsets, capsys):
+    """Approving a proposal appends it and deletes its file: with `../victim` as the id that
+    would append any JSON file of the right shape and delete it."""
+    (evalsets / "candidates").mkdir()
+    victim = evalsets / "victim.json"
+    victim.write_text(
+        json.dumps(
+            {
+                "id": "fb-1",
+                "question": "What is the deploy token?",
+                "answer_given": "zebra",
+                "query_id": "q1",
+                "prompt": "answer@v1",
+                "feedback_at": "2026-11-20T09:00:00+00:00",
+            }
+        )
+    )
+    before = (evalsets / "handbook.jsonl").read_text()
+    args = ["evalset", "approve", "../victim", "--reference-answer", "no", "--unanswerable"]
+    assert main(args) == 2
+    assert "outside" in capsys.readouterr().err
+    assert victim.is_file()
+    assert (evalsets / "handbook.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("ref", ["../../etc/passwd", "..", "answer/../x@v1", "A@production"])
+def test_prompt_and_context_refs_must_be_names(metadata, ref):
+    from llmops import context_registry, registry
+
+    with pytest.raises(InputError, match="is not valid"):
+        registry.resolve(metadata, ref)
+    with pytest.raises(InputError, match="is not valid"):
+        context_registry.resolve(metadata, ref)
+
+
+def test_cli_refuses_a_prompt_name_that_is_a_path(evalsets, capsys):
+    assert main(["prompts", "show", "../../etc/passwd"]) == 2
+    assert "prompt name '../../etc/passwd' is not valid" in capsys.readouterr().err
+
+
+def test_scores_and_experiments_stay_in_their_folders(tmp_path):
+    import pandas as pd
+
+    from llmops.evaluation import write_scores
+    from llmops.experiments import experiment_dir
+
+    with pytest.raises(OutsideFolderError):
+        write_scores(pd.DataFrame({"id": [1]}), tmp_path / "evaluations", "../../x", "v1")
+    with pytest.raises(OutsideFolderError):
+        experiment_dir(tmp_path / "reports", "../../x@v1")
+    assert experiment_dir(tmp_path / "reports", "hybrid@abc").name == "hybrid_abc"
+    assert not list(tmp_path.glob("x*"))
