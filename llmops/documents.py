@@ -19,7 +19,7 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 from llmops.errors import InputError
-from llmops.safepaths import OutsideFolderError, read_inside
+from llmops.safepaths import OutsideFolderError, read_inside, resolved
 
 DOCUMENT_TYPES: dict[str, str] = {
     ".md": "markdown",
@@ -103,8 +103,8 @@ def decode(data: bytes) -> str:
 def read_document(path: Path, docs_dir: Path) -> SourceDocument | SkippedFile:
     """Read one file into a `SourceDocument`, or say why it cannot be indexed."""
     relative = path.relative_to(docs_dir).as_posix()
-    root = docs_dir.resolve()
-    if not path.resolve().is_relative_to(root):
+    root = resolved(docs_dir)
+    if not resolved(path).is_relative_to(root):
         return SkippedFile(relative, OUTSIDE_DOCS)
     doc_type = DOCUMENT_TYPES.get(path.suffix.lower())
     if doc_type is None:
@@ -128,7 +128,7 @@ def read_document(path: Path, docs_dir: Path) -> SourceDocument | SkippedFile:
 
 def scan_documents(docs_dir: Path) -> DocumentScan:
     """Read every file of `docs_dir`; unreadable ones are recorded, not raised."""
-    docs_dir = docs_dir.resolve()
+    docs_dir = resolved(docs_dir)
     scan = DocumentScan(docs_dir=str(docs_dir))
     for path in iter_document_files(docs_dir):
         result = read_document(path, docs_dir)
@@ -144,7 +144,7 @@ def manifest_digest(docs_dir: Path) -> str:
 
     A file outside the docs folder (through a symlink) counts by its path only, unread.
     """
-    root = docs_dir.resolve()
+    root = resolved(docs_dir)
     digest = hashlib.sha256()
     for path in iter_document_files(root):
         try:

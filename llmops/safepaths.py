@@ -27,6 +27,12 @@ class OutsideFolderError(InputError):
     """A path resolves (through `..` or a symlink) to somewhere outside its folder."""
 
 
+def resolved(path: Path) -> Path:
+    """`path` with every symlink and `..` resolved; a symlink loop stays unresolved (opening it
+    then fails with ELOOP) instead of raising, as `Path.resolve` does on Python 3.11."""
+    return Path(os.path.realpath(path))
+
+
 def inside(folder: Path, relative: str | Path, what: str, hint: str = "") -> Path:
     """`folder / relative`, resolved, once it is inside `folder` (also resolved).
 
@@ -34,8 +40,8 @@ def inside(folder: Path, relative: str | Path, what: str, hint: str = "") -> Pat
     naming `what` (for instance "eval set") and saying `hint` otherwise, so neither a `..` nor
     a symlink can leave the folder.
     """
-    root = folder.resolve()
-    path = (root / relative).resolve()
+    root = resolved(folder)
+    path = resolved(root / relative)
     if not path.is_relative_to(root):
         raise OutsideFolderError(
             f"{what} {str(relative)!r} is outside {root}" + (f": {hint}" if hint else "")
@@ -69,7 +75,7 @@ def read_inside(path: Path, root: Path) -> bytes:
     block the read). The file is opened without following a last symlink, and on Linux the
     opened file's own path is checked again, so swapping a symlink in after the check fails.
     """
-    real = path.resolve()
+    real = resolved(path)
     if not real.is_relative_to(root):
         raise OutsideFolderError(f"{path} resolves to {real}, outside {root}")
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)

@@ -93,6 +93,18 @@ def test_a_symlink_to_a_fifo_is_skipped_without_blocking(docs):
     assert {s.path: s.reason for s in scan.skipped} == {"pipe.md": "unreadable: not a regular file"}
 
 
+def test_a_symlink_loop_is_skipped_not_raised(docs):
+    (docs / "a.md").symlink_to(docs / "b.md")
+    (docs / "b.md").symlink_to(docs / "a.md")
+    scan = scan_documents(docs)
+    reasons = {s.path: s.reason for s in scan.skipped}
+    assert reasons.keys() == {"a.md", "b.md"}
+    assert all(
+        r.startswith("unreadable: Too many levels of symbolic links") for r in reasons.values()
+    )
+    manifest_digest(docs)  # does not raise either
+
+
 def test_read_inside_refuses_a_folder_swapped_for_a_symlink(tmp_path, secret):
     """The check and the open race: the opened file's own path is checked again."""
     root = tmp_path / "docs"
