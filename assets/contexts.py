@@ -10,6 +10,7 @@ from llmops.config import Settings
 from llmops.context_registry import register, resolve
 from llmops.contexts import load_context_files
 from llmops.errors import InputError
+from llmops.evalsets import evalset_path
 from llmops.experiments import (
     Benchmark,
     comparison,
@@ -59,6 +60,7 @@ class BenchmarkConfig(dg.Config):
     name: str
     docs_dir: str
     evalset: str
+    """JSONL eval set in `LLMOPS_EVALSETS_DIR`: a file name or a path inside it."""
     corpus: str | None = None
 
 
@@ -87,7 +89,10 @@ def context_experiments(
     settings = Settings.from_env()
     record = resolve(metadata_store, context.partition_key)
     benchmarks = [
-        Benchmark(b.name, Path(b.docs_dir), Path(b.evalset), b.corpus) for b in config.benchmarks
+        Benchmark(
+            b.name, Path(b.docs_dir), evalset_path(b.evalset, settings.evalsets_dir), b.corpus
+        )
+        for b in config.benchmarks
     ] or default_benchmarks(settings)
     experiment = run_experiment(
         record, benchmarks, embedder, vector_store, settings.reports_dir, context.log.info

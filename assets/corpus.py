@@ -7,6 +7,7 @@ import dagster as dg
 from llmops.chunking import Chunk, ChunkerSettings, chunk_documents
 from llmops.config import Settings
 from llmops.documents import DocumentScan, scan_documents
+from llmops.markdown import md_text
 from resources.embedder import Embedder
 
 
@@ -22,7 +23,7 @@ class ChunkingConfig(dg.Config):
 
 
 def _skipped_table(scan: DocumentScan) -> dg.MetadataValue:
-    rows = "\n".join(f"| `{s.path}` | {s.reason} |" for s in scan.skipped)
+    rows = "\n".join(f"| {md_text(s.path)} | {md_text(s.reason)} |" for s in scan.skipped)
     return dg.MetadataValue.md(f"| file | reason |\n|---|---|\n{rows}" if rows else "none")
 
 

@@ -2,6 +2,7 @@
 report with its check (DESIGN.md "monitoring"). Partitioned by UTC day; a drift report's
 partition is the last day of its current window."""
 
+from collections.abc import Sequence
 from datetime import date
 from functools import partial
 from typing import Any
@@ -10,8 +11,10 @@ import dagster as dg
 
 from assets.index import LANCEDB_WRITE_POOL, log_progress
 from llmops.config import Settings
+from llmops.drift import EmergingTopic
 from llmops.drift_check import DRIFT, NO_DRIFT, DriftCheck, run_drift_check
 from llmops.drift_windows import DayRange, DriftSettings
+from llmops.markdown import md_text
 from llmops.query_embeddings import evalset_window, query_window, sync_query_embeddings
 from llmops.query_log import logged_queries, summarize
 from llmops.retrieval import best_scores
@@ -43,7 +46,7 @@ def query_log(
             "latency_p95_ms": summary.latency_p95_ms,
             "tokens": float(summary.tokens),
             "cost_usd": summary.cost_usd,
-            "summary": dg.MetadataValue.md(summary.markdown([r.question for r in records[-10:]])),
+            "summary": dg.MetadataValue.md(summary.markdown(records[-10:])),
         }
     )
 
@@ -134,7 +137,9 @@ def _metadata(check: DriftCheck) -> dict[str, Any]:
         "reference": check.windows.describe_reference(),
         "current_queries": float(check.current_count),
         "reference_queries": float(check.reference_count),
-        "explanation": dg.MetadataValue.md(check.reason),
+        "explanation": dg.MetadataValue.md(  # quotes a user's question: escaped, line by line
+            "\n\n".join(md_text(line, max_chars=1000) for line in check.reason.splitlines())
+        ),
         "seconds": check.seconds,
     }
     if check.report is None:
@@ -148,7 +153,7 @@ def _metadata(check: DriftCheck) -> dict[str, Any]:
         "method": result.method,
         "surface_drift": surface.drift,
         "emerging_topics": float(len(check.report.topics)),
-        "topics": dg.MetadataValue.md(_topics_table(check)),
+        "topics": dg.MetadataValue.md(topics_table(check.report.topics)),
         "json_report": dg.MetadataValue.path(str(check.json_path)),
     }
     if check.html_path is not None:
@@ -164,12 +169,12 @@ def _metadata(check: DriftCheck) -> dict[str, Any]:
     return metadata
 
 
-def _topics_table(check: DriftCheck) -> str:
-    assert check.report is not None
+def topics_table(topics: Sequence[EmergingTopic]) -> str:
+    """The emerging topics with their most typical questions (user text, escaped)."""
     rows = [
-        f"| {t.count} ({t.share:.0%}) | {'; '.join(t.examples[:3])} | "
+        f"| {t.count} ({t.share:.0%}) | {'; '.join(md_text(e) for e in t.examples[:3])} | "
         f"{'n/a' if t.coverage is None else f'{t.coverage:.2f}'} |"
-        for t in check.report.topics
+        for t in topics
     ]
     if not rows:
         return "no emerging topic"

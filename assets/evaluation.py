@@ -15,7 +15,7 @@ from assets.prompts import PROMPT_VERSIONS, prompt_versions
 from llmops.budget import BudgetLimits
 from llmops.calibration import Calibration, load_calibration_set
 from llmops.config import PROJECT_ROOT, Settings
-from llmops.evalsets import EvalCase, load_evalset
+from llmops.evalsets import EvalCase, evalset_path, load_evalset
 from llmops.evaluation import EvalAnswers, JudgeState, evalset_digest, summary_markdown
 from llmops.experiments import serving_context
 from llmops.judge import Judge, JudgeSettings, MeteredJudgeLLM
@@ -32,7 +32,8 @@ GATE = "promotion_gate"
 
 class EvalSetConfig(dg.Config):
     evalset: str | None = None
-    """JSONL eval set; unset means `handbook.jsonl` in `LLMOPS_EVALSETS_DIR` (`evalsets/`)."""
+    """JSONL eval set in `LLMOPS_EVALSETS_DIR` (`evalsets/`): a file name or a path inside it;
+    unset means `handbook.jsonl`."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ class EvalDataset:
 @dg.asset(group_name="evaluation", partitions_def=PROMPT_VERSIONS, deps=[prompt_versions])
 def eval_dataset(context: dg.AssetExecutionContext, config: EvalSetConfig) -> dg.Output:
     """The golden questions this prompt version is scored on, validated against the docs."""
-    path = Path(config.evalset) if config.evalset else Settings.from_env().default_evalset
-    cases = load_evalset(path, Settings.from_env().docs_dir)
+    settings = Settings.from_env()
+    path = evalset_path(config.evalset, settings.evalsets_dir)
+    cases = load_evalset(path, settings.docs_dir)
     dataset = EvalDataset(str(path.resolve()), evalset_digest(cases), cases)
     answerable = sum(c.answerable for c in cases)
     return dg.Output(

@@ -1,10 +1,19 @@
 """Feedback stage: thumbs up/down rates per prompt version, and thumbs-down answers proposed as
 eval cases for a person to approve (`llmops evalset approve`)."""
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from llmops.config import Settings
-from llmops.feedback import feedback_rates, propose_cases, rated_queries, write_proposals
+from llmops.feedback import (
+    CandidateCase,
+    feedback_rates,
+    propose_cases,
+    rated_queries,
+    write_proposals,
+)
+from llmops.markdown import md_text
 from resources.metadata_store import MetadataStore
 
 
@@ -29,6 +38,19 @@ def feedback_summary(metadata_store: MetadataStore) -> dg.MaterializeResult:
     )
 
 
+def proposals_table(proposals: Sequence[CandidateCase], new_ids: set[str]) -> str:
+    """The new proposals with the question and the user's comment, both escaped: they are
+    user text, shown in the UI as typed, never as Markdown."""
+    rows = [
+        f"| {md_text(p.id)} | {md_text(p.question)} | {md_text(p.comment or '')} |"
+        for p in proposals
+        if p.id in new_ids
+    ]
+    if not rows:
+        return "no new proposal"
+    return "| case | question | comment |\n|---|---|---|\n" + "\n".join(rows)
+
+
 @dg.asset(group_name="monitoring")
 def feedback_eval_candidates(
     context: dg.AssetExecutionContext, metadata_store: MetadataStore
@@ -44,8 +66,6 @@ def feedback_eval_candidates(
             "new": float(len(written)),
             "pending": float(len(pending)),
             "folder": dg.MetadataValue.path(str(settings.candidates_dir)),
-            "proposed": dg.MetadataValue.md(
-                "\n".join(f"- `{p.name}`" for p in written) or "no new proposal"
-            ),
+            "proposed": dg.MetadataValue.md(proposals_table(proposals, {p.stem for p in written})),
         }
     )

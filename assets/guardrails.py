@@ -4,13 +4,12 @@ questions they blocked, the chunks they quarantined at ingest, and a check on a 
 the block rate."""
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 
 from assets.index import LANCEDB_WRITE_POOL, chunk_embeddings, quarantine_table
 from llmops.config import Settings
-from llmops.evalsets import load_evalset
+from llmops.evalsets import evalset_path, load_evalset
 from llmops.guardrails.anchors import (
     MARGIN,
     PERCENTILE,
@@ -95,8 +94,8 @@ def guardrail_report(
 
 class BenignAnchorsConfig(dg.Config):
     evalset: str | None = None
-    """JSONL eval set whose questions are anchors; unset means `handbook.jsonl` in
-    `LLMOPS_EVALSETS_DIR` (`evalsets/`), skipped when it does not exist."""
+    """JSONL eval set whose questions are anchors, in `LLMOPS_EVALSETS_DIR` (`evalsets/`);
+    unset means `handbook.jsonl` there, skipped when it does not exist."""
 
 
 @dg.asset(group_name="guardrails", pool=LANCEDB_WRITE_POOL, deps=[chunk_embeddings])
@@ -111,7 +110,7 @@ def benign_anchors(
     the last 90 days, in LanceDB beside the attack table; and the threshold calibrated on
     them (99th percentile of their held-out scores plus a margin). Rebuilt after every
     reindex; `llmops.guardrails.anchors` says how."""
-    evalset = Path(config.evalset) if config.evalset else Settings.from_env().default_evalset
+    evalset = evalset_path(config.evalset, Settings.from_env().evalsets_dir)
     questions = [c.question for c in load_evalset(evalset)] if evalset.is_file() else []
     served = served_questions(
         metadata_store.queries(since=datetime.now(UTC) - timedelta(days=SERVED_DAYS))

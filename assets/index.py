@@ -13,6 +13,7 @@ from llmops.experiments import Benchmark, build_index, context_embedder, context
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
 from llmops.indexing import stage_bucket, sync_index
+from llmops.markdown import md_text
 from resources.embedder import Embedder
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore, table_name
@@ -53,7 +54,7 @@ def chunk_embeddings(
     """
     result = sync_index(
         document_chunks,
-        kept_documents=[s.path for s in source_documents.skipped],
+        kept_documents=source_documents.kept_documents,
         embedder=embedder,
         store=vector_store,
         progress=log_progress(context.log, "encoded"),
@@ -129,7 +130,10 @@ def quarantine_table(chunks: list[dict[str, str]]) -> str:
     if not chunks:
         return "no quarantined chunk"
     rows = "\n".join(
-        f"| {c['document']} | `{c['chunk_id']}` | {c['quarantine_reason']} |" for c in chunks
+        "| "
+        + " | ".join(md_text(c[k]) for k in ("document", "chunk_id", "quarantine_reason"))
+        + " |"
+        for c in chunks
     )
     return "| document | chunk | reason |\n|---|---|---|\n" + rows
 

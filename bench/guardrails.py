@@ -184,7 +184,7 @@ def deploy(domain: Domain, embedder, config):
     store = VectorStore(uri=str(SETS / f"lancedb-{domain.name}"))
     scan = scan_documents(domain.docs_dir)
     chunks = chunk_documents(scan.documents, embedder.tokenizer, ChunkerSettings())
-    sync_index(chunks, [s.path for s in scan.skipped], embedder, store)
+    sync_index(chunks, scan.kept_documents, embedder, store)
     attacks = attack_vectors(None, embedder, store)
     refreshed = refresh_anchors(store, embedder, attacks, domain.eval_questions)
     return Guardrails(config, embedder, store), refreshed

@@ -23,6 +23,9 @@ class Settings:
     database_url: str
     lancedb_uri: str
     contexts_dir: Path = Path("contexts")
+    proposals_dir: Path | None = None
+    """`LLMOPS_CANDIDATES_DIR`: where proposed eval cases go, if not `candidates/` of the eval
+    sets (a container writes them to its volume; the eval sets in the image are read-only)."""
     log_level: str = "WARNING"
     eval_cron: str = "0 2 * * *"
     monitoring_cron: str = "0 3 * * *"
@@ -34,7 +37,7 @@ class Settings:
     @property
     def candidates_dir(self) -> Path:
         """Eval cases proposed from thumbs-down feedback, waiting for a person."""
-        return self.evalsets_dir / "candidates"
+        return self.proposals_dir or self.evalsets_dir / "candidates"
 
     @property
     def reports_dir(self) -> Path:
@@ -56,6 +59,7 @@ class Settings:
             database_url=os.environ.get("LLMOPS_DATABASE_URL") or f"sqlite:///{home / 'llmops.db'}",
             lancedb_uri=os.environ.get("LLMOPS_LANCEDB_URI") or str(home / "lancedb"),
             contexts_dir=Path(os.environ.get("LLMOPS_CONTEXTS_DIR") or "contexts").resolve(),
+            proposals_dir=_optional_path("LLMOPS_CANDIDATES_DIR"),
             log_level=os.environ.get("LLMOPS_LOG_LEVEL") or "WARNING",
             eval_cron=cron_env("LLMOPS_EVAL_CRON", "0 2 * * *"),
             monitoring_cron=cron_env("LLMOPS_MONITORING_CRON", "0 3 * * *"),
@@ -74,6 +78,11 @@ class Settings:
             shutil.copyfile(source, target)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
         return self.dagster_home
+
+
+def _optional_path(name: str) -> Path | None:
+    raw = os.environ.get(name, "").strip()
+    return Path(raw).resolve() if raw else None
 
 
 def dagster_yaml() -> Path:

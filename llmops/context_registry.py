@@ -9,6 +9,7 @@ through `llmops context promote`, which the promotion gate guards.
 from llmops.contexts import ContextFile, ContextSpec
 from llmops.errors import InputError
 from llmops.registry import CANDIDATE, PRODUCTION, git_author
+from llmops.safepaths import check_name
 from resources.metadata_store import ContextVersion, MetadataStore
 
 
@@ -44,6 +45,7 @@ def resolve(store: MetadataStore, ref: str) -> ContextVersion:
     `candidate`) or `NAME` (its newest version)."""
     labels = store.context_labels()
     name, _, selector = labels.get(ref, ref).partition("@")
+    check_name(name, "context")
     if selector in labels:
         labelled = labels[selector]
         if labelled.partition("@")[0] != name:

@@ -3,6 +3,10 @@
 A document that cannot be read (binary, empty, undecodable, vanished mid-scan) is never an
 error that stops the scan: it becomes a `SkippedFile` with the reason, so one bad file does not
 block the other thousand and the index keeps what it already has for it.
+
+A symlink (or a symlinked folder) that resolves outside the docs folder is skipped with the
+reason `outside docs folder` and never read: whoever can write the docs folder must not be able
+to publish `/etc/shadow` or a mounted secret through `llmops search`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from charset_normalizer import from_bytes
 
 from llmops.errors import InputError
+from llmops.safepaths import OutsideFolderError, read_inside, resolved
 
 DOCUMENT_TYPES: dict[str, str] = {
     ".md": "markdown",
@@ -25,6 +30,7 @@ DOCUMENT_TYPES: dict[str, str] = {
     ".htm": "html",
 }
 _BINARY_SNIFF_BYTES = 8192
+OUTSIDE_DOCS = "outside docs folder"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,12 @@ class DocumentScan:
     docs_dir: str
     documents: list[SourceDocument] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+
+    @property
+    def kept_documents(self) -> list[str]:
+        """Skipped files whose indexed chunks stay: unreadable for now, but still documents.
+        A file outside the docs folder is not one: whatever was indexed from it goes."""
+        return [s.path for s in self.skipped if s.reason != OUTSIDE_DOCS]
 
 
 def content_hash(data: bytes) -> str:
@@ -91,11 +103,16 @@ def decode(data: bytes) -> str:
 def read_document(path: Path, docs_dir: Path) -> SourceDocument | SkippedFile:
     """Read one file into a `SourceDocument`, or say why it cannot be indexed."""
     relative = path.relative_to(docs_dir).as_posix()
+    root = resolved(docs_dir)
+    if not resolved(path).is_relative_to(root):
+        return SkippedFile(relative, OUTSIDE_DOCS)
     doc_type = DOCUMENT_TYPES.get(path.suffix.lower())
     if doc_type is None:
         return SkippedFile(relative, f"unsupported file type {path.suffix or '(none)'!r}")
     try:
-        data = path.read_bytes()
+        data = read_inside(path, root)
+    except OutsideFolderError:
+        return SkippedFile(relative, OUTSIDE_DOCS)
     except FileNotFoundError:
         return SkippedFile(relative, "vanished while scanning")
     except OSError as exc:
@@ -111,7 +128,7 @@ def read_document(path: Path, docs_dir: Path) -> SourceDocument | SkippedFile:
 
 def scan_documents(docs_dir: Path) -> DocumentScan:
     """Read every file of `docs_dir`; unreadable ones are recorded, not raised."""
-    docs_dir = docs_dir.resolve()
+    docs_dir = resolved(docs_dir)
     scan = DocumentScan(docs_dir=str(docs_dir))
     for path in iter_document_files(docs_dir):
         result = read_document(path, docs_dir)
@@ -123,13 +140,19 @@ def scan_documents(docs_dir: Path) -> DocumentScan:
 
 
 def manifest_digest(docs_dir: Path) -> str:
-    """One hash over every file's path and content hash: changes when any document changes."""
+    """One hash over every file's path and content hash: changes when any document changes.
+
+    A file outside the docs folder (through a symlink) counts by its path only, unread.
+    """
+    root = resolved(docs_dir)
     digest = hashlib.sha256()
-    for path in iter_document_files(docs_dir.resolve()):
+    for path in iter_document_files(root):
         try:
-            data = path.read_bytes()
+            data = read_inside(path, root)
         except OSError:
             data = b""
-        digest.update(path.relative_to(docs_dir.resolve()).as_posix().encode())
+        except OutsideFolderError:
+            data = OUTSIDE_DOCS.encode()
+        digest.update(path.relative_to(root).as_posix().encode())
         digest.update(b"\0" + content_hash(data).encode() + b"\n")
     return digest.hexdigest()

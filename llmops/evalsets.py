@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmops.errors import InputError
 from llmops.jsonl import read_jsonl
+from llmops.safepaths import inside
+
+DEFAULT_EVALSET = "handbook.jsonl"
 
 
 class EvalCase(BaseModel):
@@ -36,6 +39,21 @@ class EvalCase(BaseModel):
     @property
     def answerable(self) -> bool:
         return bool(self.gold_sources)
+
+
+def evalset_path(name: str | Path | None, folder: Path) -> Path:
+    """The eval set `name` in `folder` (`LLMOPS_EVALSETS_DIR`; default `handbook.jsonl`): a
+    file name, a path under the folder, or an absolute path inside it.
+
+    One that leaves the folder (through `..` or a symlink) is refused, so a run config typed
+    into the Dagster UI cannot make a run read, embed or echo any other file.
+    """
+    return inside(
+        folder,
+        name or DEFAULT_EVALSET,
+        "eval set",
+        "eval sets are only read from LLMOPS_EVALSETS_DIR",
+    )
 
 
 def load_evalset(path: Path, docs_dir: Path | None = None) -> list[EvalCase]:

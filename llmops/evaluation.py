@@ -28,6 +28,7 @@ from llmops.judge import JUDGE_METRICS, NOT_CONFIGURED, Judge, JudgeInput, Ragas
 from llmops.rag import NO_ANSWER, RagSettings, above_floor, generate, retrieve_with
 from llmops.registry import spec_of
 from llmops.retrieval_metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
+from llmops.safepaths import inside
 from resources.embedder import Embedder
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore, PromptVersion
@@ -303,7 +304,7 @@ def summary_markdown(
 
 def write_scores(frame: pd.DataFrame, folder: Path, prompt_name: str, version: str) -> Path:
     """The per-question table as Parquet, one file per evaluation, under `folder`."""
-    target = folder / prompt_name / version
+    target = inside(folder, Path(prompt_name) / version, "prompt version")
     target.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = target / f"scores-{stamp}-{uuid4().hex[:6]}.parquet"

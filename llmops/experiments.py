@@ -31,6 +31,7 @@ from llmops.indexing import sync_index
 from llmops.rag import RagSettings, above_floor
 from llmops.retrieval import retrieve
 from llmops.retrieval_metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
+from llmops.safepaths import inside
 from resources.embedder import Embedder
 from resources.metadata_store import ContextVersion, MetadataStore, QueryRecord
 from resources.vector_store import VectorStore
@@ -160,7 +161,7 @@ def build_index(
     key = context_index_id(spec, embedder, benchmark.corpus)
     result = sync_index(
         chunks,
-        kept_documents=[s.path for s in scan.skipped],
+        kept_documents=scan.kept_documents,
         embedder=embedder,
         store=store,
         progress=progress,
@@ -267,7 +268,8 @@ class Experiment:
 
 
 def experiment_dir(reports_dir: Path, ref: str) -> Path:
-    return reports_dir / "experiments" / ref.replace("@", "_")
+    """Where the experiment of context version `ref` (NAME@VERSION) keeps its results."""
+    return inside(reports_dir / "experiments", ref.replace("@", "_"), "context version")
 
 
 def run_experiment(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llmops.errors import InputError
 from llmops.evalsets import EvalCase, load_evalset
 from llmops.jsonl import read_text
+from llmops.safepaths import inside
 from resources.metadata_store import Feedback, MetadataStore, QueryRecord
 
 FEEDBACK_TAG = "feedback"
@@ -82,7 +83,7 @@ def write_proposals(proposals: Sequence[CandidateCase], folder: Path, evalset: P
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for proposal in proposals:
-        path = folder / f"{proposal.id}.json"
+        path = proposal_path(folder, proposal.id)
         if proposal.id in approved or path.exists():
             continue
         path.write_text(proposal.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -90,8 +91,14 @@ def write_proposals(proposals: Sequence[CandidateCase], folder: Path, evalset: P
     return written
 
 
+def proposal_path(folder: Path, case_id: str) -> Path:
+    """The proposal file of `case_id` in `folder`; an id that leaves it is refused, since
+    approving a proposal deletes its file."""
+    return inside(folder, f"{case_id}.json", "proposed eval case")
+
+
 def load_proposal(folder: Path, case_id: str) -> CandidateCase:
-    path = folder / f"{case_id}.json"
+    path = proposal_path(folder, case_id)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.json"))) or "none"
         raise InputError(f"no proposed eval case {case_id!r} in {folder} (proposed: {known})")
@@ -135,7 +142,7 @@ def approve(
     separator = "" if not text or text.endswith("\n") else "\n"
     with evalset.open("a", encoding="utf-8") as out:
         out.write(separator + case.model_dump_json() + "\n")
-    (folder / f"{case_id}.json").unlink()
+    proposal_path(folder, case_id).unlink()
     return case
 
 

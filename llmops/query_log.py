@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 import numpy as np
 
 from llmops.drift_windows import DayRange
+from llmops.markdown import md_text
 from resources.metadata_store import MetadataStore, QueryRecord
 
 
@@ -32,13 +33,20 @@ class QueryLogSummary:
     tokens: int
     cost_usd: float
 
-    def markdown(self, examples: Sequence[str] = ()) -> str:
+    def markdown(self, latest: Sequence[QueryRecord] = ()) -> str:
+        """Counts per status and prompt version, and the `latest` questions as users typed
+        them (escaped: a question is user text, never Markdown)."""
         lines = ["| status | queries |", "|---|---|"]
-        lines += [f"| {s} | {n} |" for s, n in sorted(self.by_status.items())]
+        lines += [f"| {md_text(s)} | {n} |" for s, n in sorted(self.by_status.items())]
         lines += ["", "| prompt version | queries |", "|---|---|"]
-        lines += [f"| `{v}` | {n} |" for v, n in sorted(self.by_prompt_version.items())]
-        if examples:
-            lines += ["", "Latest questions:", *(f"- {q}" for q in examples)]
+        lines += [f"| {md_text(v)} | {n} |" for v, n in sorted(self.by_prompt_version.items())]
+        if latest:
+            lines += ["", "Latest questions:", "", "| time (UTC) | status | question |"]
+            lines.append("|---|---|---|")
+            lines += [
+                f"| {r.created_at:%H:%M:%S} | {md_text(r.status)} | {md_text(r.question)} |"
+                for r in latest
+            ]
         return "\n".join(lines)
 
 

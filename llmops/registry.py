@@ -11,6 +11,7 @@ from pathlib import Path
 
 from llmops.errors import InputError
 from llmops.prompts import PromptFile, PromptSpec, prompt_diff
+from llmops.safepaths import check_name
 from resources.metadata_store import MetadataStore, PromptVersion
 
 PRODUCTION = "production"
@@ -76,6 +77,7 @@ def register(files: list[PromptFile], store: MetadataStore) -> list[RegisteredVe
 def resolve(store: MetadataStore, ref: str) -> PromptVersion:
     """A stored version from `NAME`, `NAME@LABEL` or `NAME@VERSION` (default label production)."""
     name, _, selector = ref.partition("@")
+    check_name(name, "prompt")
     selector = selector or PRODUCTION
     version = store.label(name, selector) or selector
     record = store.prompt_version(name, version)

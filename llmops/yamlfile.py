@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmops.errors import InputError
+from llmops.safepaths import NAME_MAX_LENGTH, NAME_PATTERN
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -19,7 +20,7 @@ class VersionedSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)
     description: str = Field(min_length=1)
 
     @property

@@ -115,3 +115,37 @@ def service_index(tmp_path_factory, embedder: Embedder) -> Path:
     write_docs(root / "docs", DOCS)
     materialize_index(root / "docs", embedder, VectorStore(uri=str(root / "lancedb")))
     return root
+
+
+def query_record(question: str, **changes):
+    """A served answer to `question` as the query log stores it; `changes` override fields."""
+    from resources.metadata_store import QueryRecord
+
+    values = {
+        "question": question,
+        "answer": "…",
+        "prompt_name": "answer",
+        "prompt_version": "v1",
+        "table_name": "chunks_test",
+        "table_version": 1,
+        "embedding_model": "test",
+        "chat_model": "test",
+    }
+    return QueryRecord(**{**values, **changes})
+
+
+def local_install(monkeypatch: pytest.MonkeyPatch, home: Path, **folders: Path) -> None:
+    """Point llmops at `home` (SQLite, LanceDB and Dagster under it) and the project's shipped
+    corpus, prompts, contexts and eval sets, except the `folders` given (LLMOPS_*_DIR=path)."""
+    values = {
+        "LLMOPS_HOME": home,
+        "LLMOPS_DOCS_DIR": CORPUS,
+        "LLMOPS_PROMPTS_DIR": PROJECT_ROOT / "prompts",
+        "LLMOPS_CONTEXTS_DIR": PROJECT_ROOT / "contexts",
+        "LLMOPS_EVALSETS_DIR": PROJECT_ROOT / "evalsets",
+        **folders,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, str(value))
+    for name in ("LLMOPS_DATABASE_URL", "LLMOPS_LANCEDB_URI", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)

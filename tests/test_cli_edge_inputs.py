@@ -11,7 +11,7 @@ import pytest
 
 from llmops.entrypoints.cli import main
 from llmops.jsonl import MAX_BYTES
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import local_install
 
 EDGES = ("one_line", "empty", "huge", "binary")
 
@@ -36,16 +36,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name, value in {
-        "LLMOPS_HOME": tmp_path / "home",
-        "LLMOPS_DOCS_DIR": PROJECT_ROOT / "corpus",
-        "LLMOPS_PROMPTS_DIR": PROJECT_ROOT / "prompts",
-        "LLMOPS_CONTEXTS_DIR": PROJECT_ROOT / "contexts",
-        "LLMOPS_EVALSETS_DIR": tmp_path / "evalsets",
-    }.items():
-        monkeypatch.setenv(name, str(value))
-    for name in ("LLMOPS_DATABASE_URL", "LLMOPS_LANCEDB_URI", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
+    local_install(monkeypatch, tmp_path / "home", LLMOPS_EVALSETS_DIR=tmp_path / "evalsets")
     return tmp_path
 
 
@@ -88,7 +79,10 @@ def test_drift_windows(edge, files, home, capsys):
 
 @pytest.mark.parametrize("edge", EDGES)
 def test_eval_sets(edge, files, home, capsys):
-    assert str(files[edge]) in refused(capsys, "eval", "--evalset", str(files[edge]))
+    evalset = home / "evalsets" / files[edge].name  # eval sets are read from there only
+    evalset.parent.mkdir(exist_ok=True)
+    evalset.write_bytes(files[edge].read_bytes())
+    assert str(evalset) in refused(capsys, "eval", "--evalset", str(evalset))
 
 
 @pytest.mark.parametrize("edge", EDGES)

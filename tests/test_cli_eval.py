@@ -57,6 +57,7 @@ def test_eval_runs_offline_with_judge_metrics_not_run(tmp_path, monkeypatch):
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "LLMOPS_JUDGE_MODEL", "LLMOPS_CHAT_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLMOPS_MAX_OUTPUT_TOKENS", "16")
+    monkeypatch.setenv("LLMOPS_EVALSETS_DIR", str(tmp_path))  # eval sets are read there only
     assert llmops("ingest", home=home, docs=docs).returncode == 0
 
     result = llmops("eval", "--evalset", str(evalset), "--json", home=home, docs=docs)
@@ -80,7 +81,8 @@ def test_eval_runs_offline_with_judge_metrics_not_run(tmp_path, monkeypatch):
     assert pd.read_parquet(scored["scores_path"])["id"].tolist() == ["leave", "laptop", "car"]
 
 
-def test_bad_evalset_exits_2_naming_the_line(tmp_path):
+def test_bad_evalset_exits_2_naming_the_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMOPS_EVALSETS_DIR", str(tmp_path))
     evalset = tmp_path / "bad.jsonl"
     evalset.write_text('{"id": "a", "question": "Why?", "reference_answer": "x"}\n')
     result = llmops("eval", "--evalset", str(evalset), home=tmp_path / "home")

@@ -2,15 +2,19 @@
 
 The killed run writes nothing to LanceDB (one commit at the end) but stays STARTED in the
 Dagster instance holding the `lancedb_write` pool slot; `pipelines.recovery` fails it and frees
-the slot, so the rerun does not wait forever.
+the slot, so the rerun does not wait forever. In a container the rerun has the dead run's PID
+(PID 1 both times): the run is told dead by its PID with its start time, or by its expired
+lease, and a live run of another container or process is never failed.
 """
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +22,12 @@ import lancedb
 import numpy as np
 import pytest
 
+from llmops.config import Settings
+from llmops.entrypoints.cli import main
+from pipelines.recovery import ProcessIdentity, last_heartbeat
+from tests.conftest import write_docs
 from tests.test_cli import llmops
+from tests.test_recovery import started_run
 
 pytestmark = pytest.mark.slow
 
@@ -49,12 +58,13 @@ def write_corpus(folder: Path, documents: int = 138, sections: int = 8) -> None:
         (folder / f"policy-{d:04d}.md").write_text("\n".join(lines), encoding="utf-8")
 
 
-def kill_mid_embedding(home: Path, docs: Path) -> str:
-    """Start `llmops ingest`, SIGKILL it on its first `encoded N/M` line with N < M."""
+def kill_mid_embedding(home: Path, docs: Path, wrapper: Sequence[str] = ()) -> str:
+    """Start `llmops ingest` (under the `wrapper` command, if any), SIGKILL it on its first
+    `encoded N/M` line with N < M."""
     env = {**os.environ, "LLMOPS_HOME": str(home), "LLMOPS_DOCS_DIR": str(docs)}
     env.pop("DAGSTER_HOME", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "llmops.entrypoints.cli", "ingest"],
+        [*wrapper, sys.executable, "-m", "llmops.entrypoints.cli", "ingest"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -115,3 +125,90 @@ def test_sigkill_mid_embedding_then_rerun_equals_a_clean_ingest(tmp_path):
         np.stack(want["vector"].to_numpy(zero_copy_only=False)),
         atol=1e-5,
     )
+
+
+# A fresh PID namespace, as a container has: the command runs as PID 1, and SIGKILL of the
+# `unshare` process kills it too.
+CONTAINER = [
+    "unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc",
+    "--kill-child=SIGKILL",
+]  # fmt: skip
+
+
+def _can_unshare() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run([*CONTAINER, "sh", "-c", "test $$ = 1"], capture_output=True)
+    return probe.returncode == 0
+
+
+def _instance(home: Path) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(str(home / "dagster"))
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs unshare with user and PID namespaces")
+def test_sigkill_as_pid_1_of_a_container_then_rerun_as_pid_1_recovers(tmp_path, monkeypatch):
+    """Both ingests run as PID 1 of their own PID namespace, as a container's CLI does: the
+    rerun sees its own PID in the dead run, and recovers it once the dead run's lease is out."""
+    docs, home = tmp_path / "docs", tmp_path / "home"
+    write_corpus(docs, documents=80)  # 640 chunks: a progress line at 512 to kill it on
+    monkeypatch.setenv("LLMOPS_RUN_LEASE_SECONDS", "3")
+
+    kill_mid_embedding(home, docs, CONTAINER)
+    with _instance(home) as instance:
+        (killed,) = instance.get_run_ids()
+        assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.STARTED
+        assert instance.get_run_by_id(killed).tags["llmops/pid"] == "1"
+        while time.time() - last_heartbeat(instance, killed) < 3.5:
+            time.sleep(0.5)
+
+    rerun = subprocess.run(
+        [*CONTAINER, sys.executable, "-m", "llmops.entrypoints.cli", "ingest", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LLMOPS_HOME": str(home), "LLMOPS_DOCS_DIR": str(docs)},
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"recovered run {killed}" in rerun.stderr
+    with _instance(home) as instance:
+        assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
+        (recovering,) = [r for r in instance.get_run_ids() if r != killed]
+        assert instance.get_run_by_id(recovering).tags["llmops/pid"] == "1"  # the same PID
+        assert instance.get_run_by_id(recovering).is_success
+        failure = instance.get_records_for_run(
+            killed, of_type=dg.DagsterEventType.RUN_FAILURE
+        ).records[0]
+        # the kernel may give the new namespace the dead one's inode: then the start time of
+        # PID 1 tells them apart; otherwise the dead run's lease has expired
+        message = failure.event_log_entry.dagster_event.message
+        assert "pid 1 on" in message
+        assert "is gone" in message or "lease expired" in message
+    assert chunk_table(home).num_rows == 640
+
+
+@pytest.mark.timeout(300)  # before the fix: waits for the slot forever
+def test_the_cli_recovers_a_dead_run_that_had_its_own_pid(tmp_path, monkeypatch, capsys):
+    """The container case in this process: the dead run recorded this very PID (a container's
+    CLI is PID 1 every time), but a process that started earlier. The CLI fails it, frees the
+    LanceDB write slot it held, and ingests; before, it skipped a run with its own PID and
+    waited for the slot forever."""
+    docs, home = tmp_path / "docs", tmp_path / "home"
+    write_docs(docs, {"leave.md": "# Leave\n\nEveryone gets 27 days of leave a year.\n"})
+    monkeypatch.setenv("LLMOPS_HOME", str(home))
+    monkeypatch.setenv("LLMOPS_DOCS_DIR", str(docs))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    Settings.from_env().prepare_dagster_home()
+    me = ProcessIdentity.current()
+    earlier = ProcessIdentity(me.host, me.boot_id, me.pid_namespace, me.pid, me.started - 3600)
+    with _instance(home) as instance:
+        dead = started_run(instance, earlier)
+
+    assert main(["ingest", "--json"]) == 0
+
+    assert f"recovered run {dead}" in capsys.readouterr().err
+    with _instance(home) as instance:
+        assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
+        failure = instance.get_records_for_run(dead, of_type=dg.DagsterEventType.RUN_FAILURE)
+        message = failure.records[0].event_log_entry.dagster_event.message
+        assert f"its process (pid {me.pid} on {me.host}) is gone" in message

@@ -106,11 +106,13 @@ def _evalset(path: Path, questions: list[str]) -> Path:
 
 
 def _materialize_anchors(store, embedder, metadata, evalset: Path) -> dict:
-    result = dg.materialize(
-        [benign_anchors],
-        resources={"embedder": embedder, "vector_store": store, "metadata_store": metadata},
-        run_config={"ops": {"benign_anchors": {"config": {"evalset": str(evalset)}}}},
-    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LLMOPS_EVALSETS_DIR", str(evalset.parent))  # eval sets are read there only
+        result = dg.materialize(
+            [benign_anchors],
+            resources={"embedder": embedder, "vector_store": store, "metadata_store": metadata},
+            run_config={"ops": {"benign_anchors": {"config": {"evalset": evalset.name}}}},
+        )
     assert result.success
     found = result.asset_materializations_for_node("benign_anchors")[0].metadata
     return {key: value.value for key, value in found.items()}

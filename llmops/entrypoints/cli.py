@@ -123,27 +123,34 @@ def _execute_job(
     """Run job `name` in this process on the instance under $LLMOPS_HOME (shown in the UI).
 
     Runs a killed process left behind are failed first, so they do not hold the LanceDB write
-    slot (`pipelines.recovery`). A failed step raises RunFailedError with the step's last error
-    line; with
+    slot, and this run records its process and renews its lease while it runs, so a later CLI
+    (in this container or another) can tell it from a dead one (`pipelines.recovery`). A failed
+    step raises RunFailedError with the step's last error line; with
     `checks_may_fail`, a step that failed only because a blocking asset check failed (its
     materialization is stored) does not.
     """
+    import uuid
+
     from dagster import DagsterEventType
 
     from llmops.entrypoints.instance import dagster_instance
     from pipelines.definitions import defs
-    from pipelines.recovery import recover
+    from pipelines.recovery import recover, run_lease
 
     instance = dagster_instance()
     for run_id in recover(instance):
         click.echo(f"recovered run {run_id}: its process had died; its pool slot is free", err=True)
     console = {"console": {"config": {"log_level": _dagster_level()}}}
-    result = defs.resolve_job_def(name).execute_in_process(
-        run_config={**run_config, "loggers": console},
-        instance=instance,
-        partition_key=partition_key,
-        raise_on_error=False,
-    )
+    run_id = str(uuid.uuid4())  # known before the run starts, for its lease
+    with run_lease(instance, run_id) as owner:
+        result = defs.resolve_job_def(name).execute_in_process(
+            run_config={**run_config, "loggers": console},
+            instance=instance,
+            partition_key=partition_key,
+            raise_on_error=False,
+            run_id=run_id,
+            tags=owner,
+        )
     errors = [
         e.step_failure_data.error
         for e in result.all_events
@@ -601,7 +608,8 @@ def _synced_store():
 @click.option(
     "--evalset",
     type=click.Path(path_type=Path),
-    help="JSONL eval set [default: handbook.jsonl in $LLMOPS_EVALSETS_DIR or evalsets/].",
+    help="JSONL eval set inside $LLMOPS_EVALSETS_DIR (or evalsets/) "
+    "[default: handbook.jsonl there].",
 )
 @click.option(
     "--prompt",
@@ -632,10 +640,10 @@ def eval_command(
     import os
 
     from assets.prompts import PROMPT_VERSIONS, partition_key
-    from llmops.evalsets import load_evalset
+    from llmops.evalsets import evalset_path, load_evalset
 
     settings = Settings.from_env()
-    path = (evalset or settings.default_evalset).resolve()
+    path = evalset_path(evalset and evalset.resolve(), settings.evalsets_dir)
     if not path.is_file():
         raise InputError(f"--evalset: {path} does not exist or is not a file")
     load_evalset(path, settings.docs_dir)
@@ -860,9 +868,9 @@ def evalset_propose(as_json: bool) -> None:
 )
 @click.option(
     "--evalset",
-    "evalset_path",
+    "evalset_file",
     type=click.Path(path_type=Path),
-    help="Eval set to add it to [default: handbook.jsonl in $LLMOPS_EVALSETS_DIR].",
+    help="Eval set to add it to, inside $LLMOPS_EVALSETS_DIR [default: handbook.jsonl there].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def evalset_approve(
@@ -870,17 +878,18 @@ def evalset_approve(
     reference_answer: str,
     gold_sources: tuple[str, ...],
     unanswerable: bool,
-    evalset_path: Path | None,
+    evalset_file: Path | None,
     as_json: bool,
 ) -> None:
     """Move proposed case CASE_ID into the eval set with the reference answer you give; the
     next `llmops eval` scores it."""
+    from llmops.evalsets import evalset_path
     from llmops.feedback import approve
 
     if unanswerable and gold_sources:
         raise click.UsageError("give --gold-source or --unanswerable, not both")
     settings = Settings.from_env()
-    target = evalset_path or settings.default_evalset
+    target = evalset_path(evalset_file and evalset_file.resolve(), settings.evalsets_dir)
     case = approve(
         settings.candidates_dir,
         case_id,
