@@ -75,11 +75,13 @@ $(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
 ui-check: install $(VENV)/.installed-bench $(CHROMIUM)
 	$(BIN)/python bench/ui_check.py --home $(UI_CHECK_HOME) $(UI_CHECK_ARGS)
 
-# The retrieval benchmarks: Debian's python3.11-doc and python-django-doc (apt, as root or
-# through sudo) only when missing, then the Markdown corpora in $(LLMOPS_HOME)/benchmarks/pydocs
-# and .../django, and the Django FAQ questions (see evalsets/README.md).
+# The retrieval benchmarks: Debian's python3.11-doc, python-django-doc and python-sqlalchemy-doc
+# (apt, as root or through sudo) only when missing, then the Markdown corpora in
+# $(LLMOPS_HOME)/benchmarks/pydocs, .../django and .../sqlalchemy, and the Django and SQLAlchemy
+# FAQ questions (see evalsets/README.md).
 PYDOCS_HTML := /usr/share/doc/python3.11/html/library/json.html
 DJANGO_HTML := /usr/share/doc/python-django-doc/html/faq/index.html
+SQLALCHEMY_HTML := /usr/share/doc/python-sqlalchemy-doc/html/faq/index.html
 
 $(PYDOCS_HTML):
 	$(SUDO) apt-get update -q
@@ -89,9 +91,14 @@ $(DJANGO_HTML):
 	$(SUDO) apt-get update -q
 	$(SUDO) apt-get install -y -q python-django-doc
 
-bench-corpus: install $(PYDOCS_HTML) $(DJANGO_HTML)
+$(SQLALCHEMY_HTML):
+	$(SUDO) apt-get update -q
+	$(SUDO) apt-get install -y -q python-sqlalchemy-doc
+
+bench-corpus: install $(PYDOCS_HTML) $(DJANGO_HTML) $(SQLALCHEMY_HTML)
 	$(BIN)/python evalsets/build_pydocs.py
 	$(BIN)/python evalsets/build_django.py
+	$(BIN)/python evalsets/build_sqlalchemy.py
 
 # The drift benchmark's real texts: Debian's man pages, the Python 3.11 library reference and
 # Django's docs (apt, as root or through sudo, only when missing; see bench/drift_corpora.py).

@@ -62,9 +62,13 @@ class Benchmark:
         return [c for c in cases if self.split is None or self.split in c.tags]
 
 
+HELD_OUT_FAQS = ("django", "sqlalchemy")  # FAQ benchmarks, each as its `dev` and `test` split
+
+
 def default_benchmarks(settings: Settings) -> list[Benchmark]:
-    """The handbook eval set on the docs folder, the pydocs benchmark, and the Django FAQ's
-    `dev` and held-out `test` splits (`make bench-corpus` builds both corpora)."""
+    """The handbook eval set on the docs folder, the pydocs benchmark, and the `dev` and
+    held-out `test` splits of the Django and SQLAlchemy FAQs (`make bench-corpus` builds
+    every corpus)."""
     benchmarks = settings.home / "benchmarks"
     return [
         Benchmark("handbook", settings.docs_dir, settings.default_evalset, None),
@@ -73,12 +77,13 @@ def default_benchmarks(settings: Settings) -> list[Benchmark]:
         ),
         *(
             Benchmark(
-                f"django-{split}",
-                benchmarks / "django",
-                settings.evalsets_dir / "django.jsonl",
-                "django",
+                f"{faq}-{split}",
+                benchmarks / faq,
+                settings.evalsets_dir / f"{faq}.jsonl",
+                faq,
                 split,
             )
+            for faq in HELD_OUT_FAQS
             for split in ("dev", HELD_OUT)
         ),
     ]

@@ -449,7 +449,8 @@ def context_promote(
 @cli.group()
 def experiments() -> None:
     """Context experiments: each configuration version's retrieval measured on the benchmarks
-    (the handbook eval set, and pydocs once `make bench-corpus` built it)."""
+    (the handbook eval set; pydocs and the Django and SQLAlchemy FAQs' dev and held-out test
+    splits once `make bench-corpus` built them)."""
 
 
 @experiments.command("run")
