@@ -224,13 +224,13 @@ def answer(
         status="no_context",
         context=settings.context,
     )
-    vector = embedder.encode([question])
+    vector = None  # the question as retrieved with (redacted), encoded once
     verdicts: list[tuple[str, Verdict]] = []
     if guardrails is not None:
-        checked = guardrails.check_input(question, vector[0])
+        checked = guardrails.check_input(question)
         verdicts += [(INPUT, v) for v in checked.verdicts]
-        if checked.redacted != question:
-            vector = embedder.encode([checked.redacted])
+        if checked.vector is not None:
+            vector = checked.vector[np.newaxis, :]
         record = replace(record, question=checked.redacted)
         if not checked.allowed:
             blocked = replace(record, answer=checked.message or "", status="blocked")

@@ -13,6 +13,7 @@ from llmops.config import PROJECT_ROOT
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.leak import LEAK_MESSAGE
 from llmops.guardrails.pipeline import Guardrails
+from llmops.markdown import md_text
 from llmops.prompts import load_prompt_files
 from llmops.rag import answer
 from llmops.registry import register, resolve
@@ -132,7 +133,7 @@ def test_a_poisoned_document_is_quarantined_and_never_reaches_a_prompt(
     indexed, ask, embedder, store, server
 ):
     assert indexed["quarantined"] == 1
-    assert "leave-update.md" in indexed["quarantined_chunks"]
+    assert md_text("leave-update.md") in indexed["quarantined_chunks"]  # escaped for the UI
     [chunk] = store.quarantined_chunks(embedder.model_id)
     assert chunk["document"] == "leave-update.md"
     assert "injection" in chunk["quarantine_reason"]

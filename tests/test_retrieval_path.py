@@ -86,6 +86,7 @@ def test_search_ask_eval_and_the_service_return_the_same_chunks_and_switch_on_pr
     for name in ("LLMOPS_JUDGE_MODEL", "LLMOPS_CHAT_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLMOPS_CONTEXTS_DIR", str(contexts))
+    monkeypatch.setenv("LLMOPS_EVALSETS_DIR", str(tmp_path))  # eval sets are read only there
     monkeypatch.setenv("LLMOPS_MAX_OUTPUT_TOKENS", "8")
     monkeypatch.setenv("LLMOPS_MAX_INPUT_TOKENS", "4096")
     assert llmops("ingest", home=home, docs=docs).returncode == 0

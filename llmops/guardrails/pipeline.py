@@ -8,7 +8,7 @@ stops the request; `flag` only records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from typing import Any
 
@@ -40,6 +40,7 @@ class GuardResult:
     redacted: str
     verdicts: list[Verdict] = field(default_factory=list)
     message: str | None = None
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def triggered(self) -> list[Verdict]:
@@ -147,8 +148,25 @@ class Guardrails:
 
     def check_input(self, text: str, vector: np.ndarray | None = None) -> GuardResult:
         """The user's question before retrieval and the LLM; `vector` is its embedding, if
-        the caller has it."""
-        return _outcome(text, self._run(self.input_checks, text, vector))
+        the caller has it.
+
+        The checks that read text run first. The checks that read a vector then see the
+        question as redacted, which is the question logged, retrieved with and re-run by an
+        audit: a question with PII is encoded once, here, and the result carries that vector
+        for retrieval, instead of encoding the original for the checks and the redacted text
+        again for retrieval.
+        """
+        text_checks = [c for c in self.input_checks if not c.needs_vector]
+        found = {id(c): c.inspect(text, None) for c in text_checks}
+        redacted = redact(text, list(found.values()))
+        if redacted != text:
+            vector = None
+        vector_checks = [c for c in self.input_checks if c.needs_vector]
+        if vector is None and vector_checks:
+            vector = self.embedder.encode([redacted])[0]
+        found |= {id(c): c.inspect(redacted, vector) for c in vector_checks}
+        checked = _outcome(text, [found[id(c)] for c in self.input_checks])
+        return replace(checked, vector=vector)
 
     def check_output(self, text: str, system_text: str, canary: str) -> GuardResult:
         """The model's answer before it is returned; `system_text` and `canary` are what this
