@@ -58,32 +58,39 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     }
 
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(
-        [corpus, index, prompts, evaluation, feedback, monitoring, drift, guardrails, contexts]
-    ),
-    asset_checks=dg.load_asset_checks_from_modules([index]),
-    jobs=[
-        reindex_job,
-        embed_buckets_job,
-        register_prompts_job,
-        evaluate_job,
-        calibrate_judge_job,
-        propose_eval_cases_job,
-        monitoring_job,
-        drift_job,
-        register_contexts_job,
-        score_contexts_job,
-    ],
-    schedules=[nightly_evaluation, daily_monitoring, daily_drift_check],
-    sensors=[
-        documents_changed,
-        new_prompt_version,
-        evaluate_new_candidate,
-        evaluate_after_reindex,
-        negative_feedback,
-        drift_detected,
-    ],
-    resources=build_resources(Settings.from_env()),
-    loggers={"console": console},
-)
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The code location with the resources `settings` configures. The CLI builds it per call,
+    so a process that runs several commands (a notebook, a test) uses the environment of each
+    call, not the one of the first import."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(
+            [corpus, index, prompts, evaluation, feedback, monitoring, drift, guardrails, contexts]
+        ),
+        asset_checks=dg.load_asset_checks_from_modules([index]),
+        jobs=[
+            reindex_job,
+            embed_buckets_job,
+            register_prompts_job,
+            evaluate_job,
+            calibrate_judge_job,
+            propose_eval_cases_job,
+            monitoring_job,
+            drift_job,
+            register_contexts_job,
+            score_contexts_job,
+        ],
+        schedules=[nightly_evaluation, daily_monitoring, daily_drift_check],
+        sensors=[
+            documents_changed,
+            new_prompt_version,
+            evaluate_new_candidate,
+            evaluate_after_reindex,
+            negative_feedback,
+            drift_detected,
+        ],
+        resources=build_resources(settings),
+        loggers={"console": console},
+    )
+
+
+defs = build_definitions(Settings.from_env())

@@ -134,7 +134,7 @@ def _execute_job(
     from dagster import DagsterEventType
 
     from llmops.entrypoints.instance import dagster_instance
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_definitions
     from pipelines.recovery import recover, run_lease
 
     instance = dagster_instance()
@@ -143,6 +143,7 @@ def _execute_job(
     console = {"console": {"config": {"log_level": _dagster_level()}}}
     run_id = str(uuid.uuid4())  # known before the run starts, for its lease
     with run_lease(instance, run_id) as owner:
+        defs = build_definitions(Settings.from_env())
         result = defs.resolve_job_def(name).execute_in_process(
             run_config={**run_config, "loggers": console},
             instance=instance,
