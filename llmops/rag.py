@@ -326,9 +326,11 @@ def audit(
     llm: LLMClient,
     store: MetadataStore,
     limits: BudgetLimits,
-    settings: RagSettings = RagSettings(),
+    settings: RagSettings,
 ) -> AuditResult:
-    """Re-run a logged query against the LanceDB version and prompt version it was served with.
+    """Re-run a logged query against the LanceDB version and prompt version it was served with,
+    retrieving with `settings` (no default: `llmops.audit.rerun_as_served` passes the logged
+    context configuration, and built-in defaults would search differently from what was served).
 
     Retrieval reads the table checked out at the logged version, so later re-indexing does not
     change what comes back; the re-generation is charged to the ledger as purpose `audit`.

@@ -7,7 +7,7 @@ import pytest
 
 from llmops.budget import BudgetExceededError, BudgetLimits
 from llmops.prompts import load_prompt_files
-from llmops.rag import NO_ANSWER, answer, audit
+from llmops.rag import NO_ANSWER, RagSettings, answer, audit
 from llmops.registry import promote, register, resolve, rollback
 from resources.llm import LLMClient
 from tests.conftest import PROJECT_ROOT, materialize_index
@@ -160,7 +160,7 @@ def test_audit_reproduces_retrieval_after_reindex(indexed, embedder, store, llm,
     reindexed, _ = materialize_index(indexed, embedder, store)
     assert reindexed["embedded"] > 0
     assert reindexed["table_version"] > record.table_version
-    result = audit(record, embedder, store, llm, metadata, LIMITS)
+    result = audit(record, embedder, store, llm, metadata, LIMITS, RagSettings())
     assert result.same_chunks
     assert result.chunk_ids == [c.chunk_id for c in record.chunks]
     assert result.same_answer
@@ -181,7 +181,9 @@ def test_local_model_answers_offline(indexed, embedder, store, metadata):
     assert 0 < record.output_tokens <= 40
     assert record.cost_usd == 0
     assert "leave.md" in [c.source for c in record.chunks]
-    again = audit(metadata.query(record.query_id), embedder, store, local, metadata, limits)
+    again = audit(
+        metadata.query(record.query_id), embedder, store, local, metadata, limits, RagSettings()
+    )
     assert again.same_chunks
     assert again.same_answer  # greedy decoding is deterministic
 
