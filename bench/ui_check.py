@@ -1,7 +1,7 @@
 """UI check: the asset graph as a person sees it in a real browser.
 
 Run from the project root: `make ui-check`, or once Playwright is installed
-(`requirements-bench.txt`) and Debian's Chromium is at /usr/bin/chromium:
+(the `dev` extra) and Debian's Chromium is at /usr/bin/chromium:
 
     .venv/bin/python bench/ui_check.py [--home DIR] [--port N] [--timeout S] [--skip-eval]
 
@@ -694,7 +694,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
     if sync_playwright is None:
-        parser.error("Playwright is missing: `.venv/bin/pip install -r requirements-bench.txt`")
+        parser.error("Playwright is missing: `make install` (the `dev` extra)")
     if not CHROMIUM.exists():
         parser.error(f"{CHROMIUM} is missing: `apt-get install -y chromium` (or `make ui-check`)")
     return args

@@ -28,6 +28,7 @@ from pydantic import Field
 
 from llmops.answer_checks import repetition_start
 from llmops.errors import LlmopsError
+from llmops.extras import MissingExtraError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -103,6 +104,9 @@ def find_gguf(package: str = LOCAL_PACKAGE) -> Path:
     Importing the package fails by design: it needs `llm` and `llama-cpp-python`, which the
     `--no-deps` install skips.
     """
+    for module in ("gguf", "accelerate"):  # transformers reads GGUF files with them
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError("local-llm", module)
     spec = importlib.util.find_spec(package)
     folders = list(spec.submodule_search_locations or []) if spec else []
     files = sorted(f for folder in folders for f in Path(folder).glob("*.gguf"))

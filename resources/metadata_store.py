@@ -67,6 +67,8 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from llmops.extras import needs_extra
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RATINGS = ("up", "down")
 USAGE_STATUSES = ("charged", "refused")
@@ -651,7 +653,8 @@ def _engine(url: str, schema: str | None) -> Engine:
             connect_args["options"] = f"-csearch_path={schema}"
     elif schema:
         raise MetadataStoreError(f"db_schema applies to PostgreSQL only, not to {_safe(parsed)}")
-    return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    with needs_extra("postgres"):  # the PostgreSQL driver, psycopg2
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _sqlite_engine(url: URL) -> Engine:

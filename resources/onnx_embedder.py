@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from llmops.extras import needs_extra
+
 BACKEND = "onnx-int8"
 OPSET = 17
 # Bump when the export recipe changes: the cached file name carries it, so old files are not reused.
@@ -129,8 +131,10 @@ def _export_fp32(model_path: Path, target: Path) -> None:
 
 def _fuse(model_path: Path, source: Path, target: Path) -> None:
     """Fuse attention, GELU and layer norms (BERT-family graphs; others are left as they are)."""
-    from onnxruntime.transformers.optimizer import optimize_model
     from transformers import AutoConfig
+
+    with needs_extra("onnx"):
+        from onnxruntime.transformers.optimizer import optimize_model
 
     config = AutoConfig.from_pretrained(str(model_path))
     heads = int(getattr(config, "num_attention_heads", 0) or 0)
@@ -147,8 +151,9 @@ def _quantize(source: Path, target: Path) -> None:
     """int8 MatMul weights, one scale per output channel; activations quantized at run time."""
     import logging
 
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    with needs_extra("onnx"):
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantization_log = logging.getLogger()
     level = quantization_log.level
@@ -203,8 +208,10 @@ class OnnxInt8Model:
     normalization, and the subset of its API the embedder uses."""
 
     def __init__(self, model_path: Path, onnx_path: Path) -> None:
-        import onnxruntime as ort
         from transformers import AutoTokenizer
+
+        with needs_extra("onnx"):
+            import onnxruntime as ort
 
         self.onnx_path = onnx_path
         self.max_seq_length = _check_pipeline(model_path)

@@ -31,7 +31,7 @@ def image() -> DockerfileParser:
 
 def _hadolint() -> str:
     found = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
-    assert Path(found).is_file(), "hadolint is missing: pip install -r requirements-dev.txt"
+    assert Path(found).is_file(), "hadolint is missing: pip install 'llmops[dev]'"
     return found
 
 

@@ -22,6 +22,7 @@ from llmops.entrypoints.tables import text_table
 from llmops.entrypoints.verbosity import configure as configure_logging
 from llmops.entrypoints.verbosity import dagster_level, log_level
 from llmops.errors import InputError, LlmopsError
+from llmops.extras import needs_extra
 from llmops.jsonl import read_jsonl
 from resources.metadata_store import MetadataStoreError
 
@@ -1075,12 +1076,14 @@ def serve(
     at start-up, retried with backoff while that fails (/readyz is 503 until then); SIGTERM or
     Ctrl-C finishes the requests in flight first.
     """
-    from llmops.entrypoints.service import ServiceOptions, create_app
+    with needs_extra("serve"):
+        import uvicorn
+
+        from llmops.entrypoints.service import ServiceOptions, create_app
 
     if print_openapi:
         click.echo(json.dumps(create_app().openapi(), indent=2, ensure_ascii=False))
         return
-    import uvicorn
 
     options = ServiceOptions(insecure_open=insecure_open, max_llm_calls=max_llm_calls)
     uvicorn.run(
