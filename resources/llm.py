@@ -26,7 +26,7 @@ import regex
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from llmops.answer_checks import repetition_start
+from llmops.answering.checks import repetition_start
 from llmops.errors import LlmopsError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -214,8 +214,8 @@ def search(
     if not queries:
         raise InputError(f"--batch: {batch} has no queries")
 
-    from llmops.experiments import serving_context
-    from llmops.rag import retrieve_with
+    from llmops.answering.rag import retrieve_with
+    from llmops.retrieval.experiments import serving_context
 
     embedder, vectors = _index_clients()
     settings, embedder = serving_context(_synced_store(), embedder, context_ref)
@@ -244,7 +244,7 @@ def _index_clients():
 
 def _answer_clients():
     """Embedder, vector store, LLM client and budget limits, as the environment configures."""
-    from llmops.budget import BudgetLimits
+    from llmops.costs.budget import BudgetLimits
     from resources.llm import LLMClient
 
     return (*_index_clients(), LLMClient.from_env(), BudgetLimits.from_env())
@@ -268,8 +268,8 @@ def ask(text: str, prompt_ref: str, as_json: bool) -> None:
     OpenAI-compatible endpoint (LLMOPS_CHAT_MODEL). Budgets: LLMOPS_MAX_INPUT_TOKENS,
     LLMOPS_MAX_OUTPUT_TOKENS, LLMOPS_DAILY_BUDGET_USD (checked before the call).
     """
-    from llmops.rag import answer
-    from llmops.registry import resolve
+    from llmops.answering.rag import answer
+    from llmops.prompts.registry import resolve
 
     if not text.strip():
         raise InputError("TEXT is empty")
@@ -340,7 +340,7 @@ def guard(text: str | None, batch: Path | None, as_json: bool) -> None:
 def _production_context(store, embedder):
     """The retrieval settings and embedder of the production context configuration (the
     built-in defaults before any is registered)."""
-    from llmops.experiments import serving_context
+    from llmops.retrieval.experiments import serving_context
 
     return serving_context(store, embedder)
 
@@ -420,9 +420,9 @@ def context_promote(
     `--force --reason TEXT` overrides, and the label history records it. The service picks the
     new configuration up when it restarts.
     """
-    from llmops.context_registry import resolve
-    from llmops.experiments import promotion_blocker
-    from llmops.registry import PRODUCTION
+    from llmops.prompts.registry import PRODUCTION
+    from llmops.retrieval.context_registry import resolve
+    from llmops.retrieval.experiments import promotion_blocker
 
     if force and not (reason and reason.strip()):
         raise click.UsageError("--force needs --reason TEXT saying why the gate is overridden")
@@ -465,9 +465,9 @@ def experiments_run(refs: tuple[str, ...], as_json: bool) -> None:
     and the comparison table with the Pareto-optimal configurations marked.
     """
     from assets.contexts import CONTEXT_VERSIONS
-    from llmops.context_registry import resolve
-    from llmops.contexts import load_context_files
-    from llmops.experiments import comparison, comparison_markdown, load_summaries
+    from llmops.retrieval.context_registry import resolve
+    from llmops.retrieval.contexts import load_context_files
+    from llmops.retrieval.experiments import comparison, comparison_markdown, load_summaries
 
     settings = Settings.from_env()
     store = _synced_store()
@@ -497,7 +497,7 @@ def experiments_run(refs: tuple[str, ...], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def experiments_list(as_json: bool) -> None:
     """The comparison of every experiment run so far, per benchmark."""
-    from llmops.experiments import comparison, comparison_markdown, load_summaries
+    from llmops.retrieval.experiments import comparison, comparison_markdown, load_summaries
 
     table = comparison(load_summaries(Settings.from_env().reports_dir))
     _emit({"comparison": table.to_dict(orient="records")}, as_json, comparison_markdown(table))
@@ -509,9 +509,9 @@ def experiments_list(as_json: bool) -> None:
 def experiments_show(ref: str, as_json: bool) -> None:
     """One configuration's experiment (REF: NAME@VERSION, NAME or a label) and its gate
     against production."""
-    from llmops.context_registry import resolve
-    from llmops.experiments import experiment_dir, gate_context
-    from llmops.registry import PRODUCTION
+    from llmops.prompts.registry import PRODUCTION
+    from llmops.retrieval.context_registry import resolve
+    from llmops.retrieval.experiments import experiment_dir, gate_context
 
     settings = Settings.from_env()
     store = _synced_store()
@@ -569,7 +569,7 @@ def audit(query_id: str, rerun: bool, as_json: bool) -> None:
     payload: dict = {"lineage": payloads.lineage(record)}
     result = None
     if rerun:
-        from llmops.audit import rerun_as_served
+        from llmops.answering.audit import rerun_as_served
 
         embedder, vectors, llm, limits = _answer_clients()
         result = rerun_as_served(record, embedder, vectors, llm, store, limits)
@@ -593,10 +593,10 @@ def _metadata_store():
 def _synced_store():
     """The metadata store with the prompt and context files' new contents registered
     (idempotent)."""
-    from llmops import context_registry
-    from llmops.contexts import load_context_files
-    from llmops.prompts import load_prompt_files
-    from llmops.registry import register
+    from llmops.prompts.registry import register
+    from llmops.prompts.specs import load_prompt_files
+    from llmops.retrieval import context_registry
+    from llmops.retrieval.contexts import load_context_files
 
     settings = Settings.from_env()
     store = _metadata_store()
@@ -642,14 +642,14 @@ def eval_command(
     import os
 
     from assets.prompts import PROMPT_VERSIONS, partition_key
-    from llmops.evalsets import evalset_path, load_evalset
+    from llmops.evaluation.evalsets import evalset_path, load_evalset
 
     settings = Settings.from_env()
     path = evalset_path(evalset and evalset.resolve(), settings.evalsets_dir)
     if not path.is_file():
         raise InputError(f"--evalset: {path} does not exist or is not a file")
     load_evalset(path, settings.docs_dir)
-    from llmops.retrieval import require_index
+    from llmops.retrieval.search import require_index
 
     store = _synced_store()
     embedder, vectors = _index_clients()
@@ -682,7 +682,7 @@ def eval_command(
 
 def _eval_targets(store, ref: str) -> list:
     """NAME alone means its production and (if different) candidate version, production first."""
-    from llmops.registry import CANDIDATE, PRODUCTION, resolve
+    from llmops.prompts.registry import CANDIDATE, PRODUCTION, resolve
 
     if "@" in ref:
         return [resolve(store, ref)]
@@ -718,7 +718,7 @@ def _evaluation_json(record) -> dict:
 
 
 def _evaluation_text(result: dict) -> str:
-    from llmops.evaluation import summary_markdown
+    from llmops.evaluation.scoring import summary_markdown
 
     title = f"{result['prompt']}@{result['version']} ({result['label'] or 'unlabelled'})"
     judge = result["judge"]
@@ -780,8 +780,8 @@ def drift(reference: Path, current: Path, as_json: bool) -> None:
     JSON: `drift`, `score`, `threshold`, `method`, `explanation` (emerging topics with example
     texts), plus the surface baseline and evidently's scores beside them.
     """
-    from llmops.drift import MIN_DRIFT_TEXTS, drift_report
     from llmops.jsonl import read_texts
+    from llmops.monitoring.drift import MIN_DRIFT_TEXTS, drift_report
 
     options = (("--reference", reference), ("--current", current))
     for option, path in options:
@@ -798,7 +798,7 @@ def drift(reference: Path, current: Path, as_json: bool) -> None:
         windows.append(texts)
     reference_texts, current_texts = windows
     embedder, vectors = _index_clients()
-    from llmops.retrieval import best_scores
+    from llmops.retrieval.search import best_scores
 
     coverage = (
         partial(best_scores, model_id=embedder.model_id, store=vectors)
@@ -885,8 +885,8 @@ def evalset_approve(
 ) -> None:
     """Move proposed case CASE_ID into the eval set with the reference answer you give; the
     next `llmops eval` scores it."""
-    from llmops.evalsets import evalset_path
-    from llmops.feedback import approve
+    from llmops.evaluation.evalsets import evalset_path
+    from llmops.evaluation.feedback import approve
 
     if unanswerable and gold_sources:
         raise click.UsageError("give --gold-source or --unanswerable, not both")
@@ -952,7 +952,7 @@ def prompts_show(ref: str, as_json: bool) -> None:
 
     Shows its content, its diff against the version before it, and the label history.
     """
-    from llmops.registry import resolve, spec_of
+    from llmops.prompts.registry import resolve, spec_of
 
     store = _synced_store()
     record = resolve(store, ref)
@@ -998,8 +998,8 @@ def prompts_promote(
     Refused unless VERSION's promotion gate (`llmops eval`) passed against the current
     production version; `--force --reason TEXT` overrides, and the label history records it.
     """
-    from llmops.promotion import promotion_blocker
-    from llmops.registry import PRODUCTION, promote, resolve
+    from llmops.evaluation.promotion import promotion_blocker
+    from llmops.prompts.registry import PRODUCTION, promote, resolve
 
     if force and not (reason and reason.strip()):
         raise click.UsageError("--force needs --reason TEXT saying why the gate is overridden")
@@ -1031,7 +1031,7 @@ def prompts_promote(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def prompts_rollback(name: str, reason: str, as_json: bool) -> None:
     """Move NAME's production label back to the version it had before the current one."""
-    from llmops.registry import PRODUCTION, rollback
+    from llmops.prompts.registry import PRODUCTION, rollback
 
     store = _synced_store()
     before = store.label(name, PRODUCTION)

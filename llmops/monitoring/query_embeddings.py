@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from llmops.drift_windows import DayRange
-from llmops.evalsets import load_evalset
-from llmops.query_log import logged_queries
+from llmops.evaluation.evalsets import load_evalset
+from llmops.monitoring.query_log import logged_queries
+from llmops.monitoring.windows import DayRange
 from resources.embedder import Embedder
 from resources.metadata_store import MetadataStore, QueryRecord
 from resources.vector_store import VectorStore, query_schema

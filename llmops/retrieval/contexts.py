@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llmops.chunking import ChunkerSettings
+from llmops.knowledge.chunking import ChunkerSettings
 from llmops.yamlfile import VersionedSpec, load_named_files, parse_yaml
 
 DEFAULT_CHUNKING = ChunkerSettings()

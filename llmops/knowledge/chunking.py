@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from itertools import groupby
 from typing import Protocol
 
-from llmops.documents import SourceDocument
-from llmops.extraction import extract_blocks
+from llmops.knowledge.documents import SourceDocument
+from llmops.knowledge.extraction import extract_blocks
 
 CHUNKER_VERSION = 1
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")

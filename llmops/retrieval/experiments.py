@@ -16,21 +16,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from llmops.chunking import chunk_documents
+from llmops.answering.rag import RagSettings, above_floor
 from llmops.config import Settings
-from llmops.context_registry import production as production_context
-from llmops.context_registry import resolve, spec_of
-from llmops.contexts import ContextSpec, index_id
-from llmops.documents import DocumentScan, scan_documents
 from llmops.errors import InputError
-from llmops.evalsets import EvalCase, load_evalset
-from llmops.gate import GateResult, compare
+from llmops.evaluation.evalsets import EvalCase, load_evalset
+from llmops.evaluation.gate import GateResult, compare
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
-from llmops.indexing import sync_index
-from llmops.rag import RagSettings, above_floor
-from llmops.retrieval import retrieve
-from llmops.retrieval_metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
+from llmops.knowledge.chunking import chunk_documents
+from llmops.knowledge.documents import DocumentScan, scan_documents
+from llmops.knowledge.indexing import sync_index
+from llmops.retrieval.context_registry import production as production_context
+from llmops.retrieval.context_registry import resolve, spec_of
+from llmops.retrieval.contexts import ContextSpec, index_id
+from llmops.retrieval.metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
+from llmops.retrieval.search import retrieve
 from llmops.safepaths import inside
 from resources.embedder import Embedder
 from resources.metadata_store import ContextVersion, MetadataStore, QueryRecord

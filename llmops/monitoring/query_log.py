@@ -9,8 +9,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
 
-from llmops.drift_windows import DayRange
 from llmops.markdown import md_text
+from llmops.monitoring.windows import DayRange
 from resources.metadata_store import MetadataStore, QueryRecord
 
 

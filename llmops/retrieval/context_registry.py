@@ -6,9 +6,9 @@ ever registered takes it, and newer versions are labelled `candidate`. `producti
 through `llmops context promote`, which the promotion gate guards.
 """
 
-from llmops.contexts import ContextFile, ContextSpec
 from llmops.errors import InputError
-from llmops.registry import CANDIDATE, PRODUCTION, git_author
+from llmops.prompts.registry import CANDIDATE, PRODUCTION, git_author
+from llmops.retrieval.contexts import ContextFile, ContextSpec
 from llmops.safepaths import check_name
 from resources.metadata_store import ContextVersion, MetadataStore
 

@@ -22,7 +22,7 @@ from datetime import UTC, date
 
 import pandas as pd
 
-from llmops.budget import optional_usd
+from llmops.costs.budget import optional_usd
 from resources.metadata_store import UsageRecord
 
 MONTHLY_BUDGET_ENV = "LLMOPS_MONTHLY_BUDGET_USD"

@@ -8,16 +8,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from llmops.budget import BudgetExceededError, BudgetLimits, InputTooLongError, fit_context
-from llmops.contexts import FloorMode, RetrievalSpec
+from llmops.costs.budget import BudgetExceededError, BudgetLimits, InputTooLongError, fit_context
+from llmops.costs.metering import metered_complete
 from llmops.errors import InputError
 from llmops.guardrails.pipeline import INPUT, OUTPUT, Guardrails
 from llmops.guardrails.verdicts import Verdict
-from llmops.metering import metered_complete
-from llmops.prompts import PromptSpec
-from llmops.registry import spec_of
-from llmops.retrieval import Retrieval, retrieve
-from llmops.templating import Passage, canary_for, fence, marker_for, render_messages
+from llmops.prompts.registry import spec_of
+from llmops.prompts.specs import PromptSpec
+from llmops.prompts.templating import Passage, canary_for, fence, marker_for, render_messages
+from llmops.retrieval.contexts import FloorMode, RetrievalSpec
+from llmops.retrieval.search import Retrieval, retrieve
 from resources.embedder import Embedder
 from resources.llm import Completion, LLMClient
 from resources.metadata_store import (
@@ -329,8 +329,9 @@ def audit(
     settings: RagSettings,
 ) -> AuditResult:
     """Re-run a logged query against the LanceDB version and prompt version it was served with,
-    retrieving with `settings` (no default: `llmops.audit.rerun_as_served` passes the logged
-    context configuration, and built-in defaults would search differently from what was served).
+    retrieving with `settings` (no default: `llmops.answering.audit.rerun_as_served` passes the
+    logged context configuration, and built-in defaults would search differently from what was
+    served).
 
     Retrieval reads the table checked out at the logged version, so later re-indexing does not
     change what comes back; the re-generation is charged to the ledger as purpose `audit`.

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from llmops.chunking import Chunk
 from llmops.guardrails.pipeline import Guardrails
+from llmops.knowledge.chunking import Chunk
 from resources.embedder import Embedder
 from resources.vector_store import (
     VectorStore,
@@ -210,7 +210,7 @@ def sync_index(
     Staging tables are dropped once their vectors are committed.
 
     `index_id` names the table (default: the embedder's model id, the main index); a context
-    configuration that chunks differently keeps its own (`llmops.contexts.index_id`).
+    configuration that chunks differently keeps its own (`llmops.retrieval.contexts.index_id`).
     """
     started = time.perf_counter()
     model_id = index_id or embedder.model_id

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from llmops.retrieval_metrics import bootstrap_mean
+from llmops.retrieval.metrics import bootstrap_mean
 
 PRIMARY_METRICS = ("hit@5", "mrr@5", "semantic_similarity", "groundedness", "abstention_accuracy")
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmops.drift import DriftReport, compare_windows, evidently_html, explain
-from llmops.drift_windows import DriftWindows
-from llmops.query_embeddings import QueryWindow
+from llmops.monitoring.drift import DriftReport, compare_windows, evidently_html, explain
+from llmops.monitoring.query_embeddings import QueryWindow
+from llmops.monitoring.windows import DriftWindows
 
 DRIFT = "drift"
 NO_DRIFT = "no drift"

@@ -16,8 +16,13 @@ from collections.abc import Sequence
 from contextlib import suppress
 from datetime import timedelta
 
-from llmops.budget import BudgetExceededError, BudgetLimits, check_daily_budget, check_key_budget
-from llmops.pricing import cost
+from llmops.costs.budget import (
+    BudgetExceededError,
+    BudgetLimits,
+    check_daily_budget,
+    check_key_budget,
+)
+from llmops.costs.pricing import cost
 from resources.llm import Completion, LLMClient, Message
 from resources.metadata_store import DaySpend, MetadataStore, MetadataStoreError, UsageRecord
 

@@ -20,14 +20,20 @@ import pandas as pd
 from pydantic import BaseModel
 from ragas.metrics.collections import NonLLMStringSimilarity, SemanticSimilarity
 
-from llmops.answer_checks import abstained, groundedness
-from llmops.budget import BudgetLimits
-from llmops.calibration import Calibration
-from llmops.evalsets import EvalCase
-from llmops.judge import JUDGE_METRICS, NOT_CONFIGURED, Judge, JudgeInput, RagasEmbeddings
-from llmops.rag import NO_ANSWER, RagSettings, above_floor, generate, retrieve_with
-from llmops.registry import spec_of
-from llmops.retrieval_metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
+from llmops.answering.checks import abstained, groundedness
+from llmops.answering.rag import NO_ANSWER, RagSettings, above_floor, generate, retrieve_with
+from llmops.costs.budget import BudgetLimits
+from llmops.evaluation.calibration import Calibration
+from llmops.evaluation.evalsets import EvalCase
+from llmops.evaluation.judge import (
+    JUDGE_METRICS,
+    NOT_CONFIGURED,
+    Judge,
+    JudgeInput,
+    RagasEmbeddings,
+)
+from llmops.prompts.registry import spec_of
+from llmops.retrieval.metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
 from llmops.safepaths import inside
 from resources.embedder import Embedder
 from resources.llm import LLMClient

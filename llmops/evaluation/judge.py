@@ -28,11 +28,11 @@ from ragas.metrics.collections import (
     Faithfulness,
 )
 
-from llmops.budget import BudgetLimits
-from llmops.calibration import Calibration, CalibrationCase, agreement
 from llmops.config import positive_int_env
+from llmops.costs.budget import BudgetLimits
+from llmops.costs.metering import metered_complete
 from llmops.errors import InputError, LlmopsError
-from llmops.metering import metered_complete
+from llmops.evaluation.calibration import Calibration, CalibrationCase, agreement
 from resources.embedder import Embedder
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore

@@ -14,7 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmops.errors import InputError
-from llmops.evalsets import EvalCase, load_evalset
+from llmops.evaluation.evalsets import EvalCase, load_evalset
 from llmops.jsonl import read_text
 from llmops.safepaths import inside
 from resources.metadata_store import Feedback, MetadataStore, QueryRecord

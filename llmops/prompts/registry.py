@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmops.errors import InputError
-from llmops.prompts import PromptFile, PromptSpec, prompt_diff
+from llmops.prompts.specs import PromptFile, PromptSpec, prompt_diff
 from llmops.safepaths import check_name
 from resources.metadata_store import MetadataStore, PromptVersion
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmops.contexts import RetrievalSpec
 from llmops.errors import IndexNotFoundError
+from llmops.retrieval.contexts import RetrievalSpec
 from resources.embedder import Embedder
 from resources.vector_store import SearchHit, VectorStore
 

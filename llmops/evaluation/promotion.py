@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from llmops.budget import BudgetLimits
-from llmops.calibration import Calibration, CalibrationCase
-from llmops.evalsets import EvalCase
-from llmops.evaluation import (
+from llmops.answering.rag import RagSettings
+from llmops.costs.budget import BudgetLimits
+from llmops.evaluation.calibration import Calibration, CalibrationCase
+from llmops.evaluation.evalsets import EvalCase
+from llmops.evaluation.gate import GateResult, compare
+from llmops.evaluation.judge import Judge, calibrate
+from llmops.evaluation.scoring import (
     EvalAnswers,
     JudgeState,
     answer_cases,
@@ -27,10 +30,7 @@ from llmops.evaluation import (
     summarize,
     write_scores,
 )
-from llmops.gate import GateResult, compare
-from llmops.judge import Judge, calibrate
-from llmops.rag import RagSettings
-from llmops.registry import CANDIDATE, PRODUCTION, resolve
+from llmops.prompts.registry import CANDIDATE, PRODUCTION, resolve
 from resources.embedder import Embedder
 from resources.llm import LLMClient
 from resources.metadata_store import EvaluationRecord, MetadataStore, PromptVersion

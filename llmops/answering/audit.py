@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from llmops import rag
-from llmops.experiments import logged_context
+from llmops.answering import rag
+from llmops.retrieval.experiments import logged_context
 
 if TYPE_CHECKING:
-    from llmops.budget import BudgetLimits
+    from llmops.costs.budget import BudgetLimits
     from resources.embedder import Embedder
     from resources.llm import LLMClient
     from resources.metadata_store import MetadataStore, QueryRecord
