@@ -18,6 +18,14 @@ from pydantic import BaseModel, Field
 
 from llmops.config import Settings
 from llmops.entrypoints import human, payloads
+from llmops.entrypoints.clients import (
+    answer_clients,
+    build_guardrails,
+    index_clients,
+    metadata_store,
+    production_context,
+    synced_store,
+)
 from llmops.entrypoints.tables import text_table
 from llmops.entrypoints.verbosity import configure as configure_logging
 from llmops.entrypoints.verbosity import dagster_level, log_level
@@ -83,7 +91,7 @@ def ingest(docs: Path | None, as_json: bool) -> None:
         # indexing an empty folder would remove every chunk: most likely the wrong folder
         raise InputError(f"--docs: {docs_dir} holds no files; nothing indexed, nothing removed")
 
-    _synced_store()  # the production context configuration decides whether it needs its own index
+    synced_store()  # the production context configuration decides whether it needs its own index
     started = time.perf_counter()
     result = _execute_job(
         "reindex", {"ops": {"source_documents": {"config": {"docs_dir": str(docs_dir)}}}}
@@ -217,8 +225,8 @@ def search(
     from llmops.answering.rag import retrieve_with
     from llmops.retrieval.experiments import serving_context
 
-    embedder, vectors = _index_clients()
-    settings, embedder = serving_context(_synced_store(), embedder, context_ref)
+    embedder, vectors = index_clients()
+    settings, embedder = serving_context(synced_store(), embedder, context_ref)
     k = k or settings.k
     retrievals = retrieve_with([q.query for q in queries], embedder, vectors, settings, k=k)
     if batch is not None:
@@ -232,22 +240,6 @@ def search(
         as_json,
         human.search_text(found.results(), settings.context),
     )
-
-
-def _index_clients():
-    """Embedder and vector store as the environment configures them (as in the Definitions)."""
-    from resources.embedder import Embedder
-    from resources.vector_store import VectorStore
-
-    return Embedder(), VectorStore(uri=Settings.from_env().lancedb_uri)
-
-
-def _answer_clients():
-    """Embedder, vector store, LLM client and budget limits, as the environment configures."""
-    from llmops.costs.budget import BudgetLimits
-    from resources.llm import LLMClient
-
-    return (*_index_clients(), LLMClient.from_env(), BudgetLimits.from_env())
 
 
 @cli.command()
@@ -273,11 +265,11 @@ def ask(text: str, prompt_ref: str, as_json: bool) -> None:
 
     if not text.strip():
         raise InputError("TEXT is empty")
-    store = _synced_store()
+    store = synced_store()
     prompt = resolve(store, prompt_ref)
-    embedder, vectors, llm, limits = _answer_clients()
-    settings, embedder = _production_context(store, embedder)
-    guardrails = _guardrails(embedder, vectors)
+    embedder, vectors, llm, limits = answer_clients()
+    settings, embedder = production_context(store, embedder)
+    guardrails = build_guardrails(embedder, vectors)
     record = answer(
         text, prompt, embedder, vectors, llm, store, limits, settings, guardrails=guardrails
     )
@@ -325,7 +317,7 @@ def guard(text: str | None, batch: Path | None, as_json: bool) -> None:
     inputs = read_jsonl(batch, BatchText) if batch else [BatchText(id=0, text=text)]
     if not inputs:
         raise InputError(f"--batch: {batch} has no texts")
-    guardrails = _guardrails(*_index_clients())
+    guardrails = build_guardrails(*index_clients())
     for item in inputs:
         checked = guardrails.check_input(item.text)
         payload = {"id": item.id if batch else None, **checked.as_dict()}
@@ -335,22 +327,6 @@ def guard(text: str | None, batch: Path | None, as_json: bool) -> None:
         fired = [f"{v.check} ({v.action}): {v.reason}" for v in checked.triggered]
         verdict = "allowed" if checked.allowed else f"BLOCKED: {checked.message}"
         _emit(payload, as_json, "\n".join([verdict, f"redacted: {checked.redacted}", *fired]))
-
-
-def _production_context(store, embedder):
-    """The retrieval settings and embedder of the production context configuration (the
-    built-in defaults before any is registered)."""
-    from llmops.retrieval.experiments import serving_context
-
-    return serving_context(store, embedder)
-
-
-def _guardrails(embedder, vectors):
-    """The guardrails of guardrails.yaml (LLMOPS_GUARDRAILS)."""
-    from llmops.guardrails.config import load_guardrails_config
-    from llmops.guardrails.pipeline import Guardrails
-
-    return Guardrails(load_guardrails_config(), embedder, vectors)
 
 
 def _promote_options(command):
@@ -384,7 +360,7 @@ def context() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def context_list(as_json: bool) -> None:
     """Every registered version, newest first, with its labels."""
-    store = _synced_store()
+    store = synced_store()
     labels = store.context_labels()
     versions = [
         {
@@ -426,7 +402,7 @@ def context_promote(
 
     if force and not (reason and reason.strip()):
         raise click.UsageError("--force needs --reason TEXT saying why the gate is overridden")
-    store = _synced_store()
+    store = synced_store()
     target = resolve(store, f"{name}@{version}")
     before = store.context_labels().get(PRODUCTION)
     blocker = promotion_blocker(Settings.from_env().reports_dir, target.ref, before)
@@ -470,7 +446,7 @@ def experiments_run(refs: tuple[str, ...], as_json: bool) -> None:
     from llmops.retrieval.experiments import comparison, comparison_markdown, load_summaries
 
     settings = Settings.from_env()
-    store = _synced_store()
+    store = synced_store()
     targets = (
         [resolve(store, r) for r in refs]
         if refs
@@ -514,7 +490,7 @@ def experiments_show(ref: str, as_json: bool) -> None:
     from llmops.retrieval.experiments import experiment_dir, gate_context
 
     settings = Settings.from_env()
-    store = _synced_store()
+    store = synced_store()
     record = resolve(store, ref)
     path = experiment_dir(settings.reports_dir, record.ref) / "summary.json"
     if not path.is_file():
@@ -562,7 +538,7 @@ def audit(query_id: str, rerun: bool, as_json: bool) -> None:
     model the same answer comes back too, and any difference is shown (as GET
     /v1/queries/ID?rerun=true does).
     """
-    store = _metadata_store()
+    store = metadata_store()
     record = store.query(query_id)
     if record is None:
         raise InputError(f"no logged query with id {query_id!r}")
@@ -571,39 +547,17 @@ def audit(query_id: str, rerun: bool, as_json: bool) -> None:
     if rerun:
         from llmops.answering.audit import rerun_as_served
 
-        embedder, vectors, llm, limits = _answer_clients()
+        embedder, vectors, llm, limits = answer_clients()
         result = rerun_as_served(record, embedder, vectors, llm, store, limits)
         payload["rerun"] = payloads.rerun(result)
     if as_json:
         _emit(payload, True, "")
         return
-    vectors = _index_clients()[1]  # the cited passages' headings; no LLM needed to show them
+    vectors = index_clients()[1]  # the cited passages' headings; no LLM needed to show them
     headings = vectors.headings(
         record.table_name, record.table_version, [c.chunk_id for c in record.chunks]
     )
     _emit(payload, False, human.audit_text(payload["lineage"], headings, result))
-
-
-def _metadata_store():
-    from resources.metadata_store import MetadataStore
-
-    return MetadataStore(url=Settings.from_env().database_url)
-
-
-def _synced_store():
-    """The metadata store with the prompt and context files' new contents registered
-    (idempotent)."""
-    from llmops.prompts.registry import register
-    from llmops.prompts.specs import load_prompt_files
-    from llmops.retrieval import context_registry
-    from llmops.retrieval.contexts import load_context_files
-
-    settings = Settings.from_env()
-    store = _metadata_store()
-    register(load_prompt_files(settings.prompts_dir), store)
-    if settings.contexts_dir.is_dir():
-        context_registry.register(load_context_files(settings.contexts_dir), store)
-    return store
 
 
 @cli.command("eval")
@@ -651,9 +605,9 @@ def eval_command(
     load_evalset(path, settings.docs_dir)
     from llmops.retrieval.search import require_index
 
-    store = _synced_store()
-    embedder, vectors = _index_clients()
-    context, embedder = _production_context(store, embedder)
+    store = synced_store()
+    embedder, vectors = index_clients()
+    context, embedder = production_context(store, embedder)
     require_index(embedder, vectors, context.index_id)
     if judge_repeats:
         os.environ["LLMOPS_JUDGE_REPEATS"] = str(judge_repeats)
@@ -750,9 +704,9 @@ def feedback(query_id: str, rating: str, comment: str | None, as_json: bool) -> 
     from resources.metadata_store import UnknownQueryError
 
     if comment:
-        comment = _guardrails(*_index_clients()).redact_pii(comment)
+        comment = build_guardrails(*index_clients()).redact_pii(comment)
     try:
-        saved = _metadata_store().add_feedback(query_id, rating, comment)
+        saved = metadata_store().add_feedback(query_id, rating, comment)
     except UnknownQueryError as exc:
         raise InputError(f"{exc}: see `llmops ask --json` for query ids") from exc
     _emit(payloads.feedback(saved), as_json, f"recorded thumbs {rating} for query {query_id}")
@@ -797,7 +751,7 @@ def drift(reference: Path, current: Path, as_json: bool) -> None:
             )
         windows.append(texts)
     reference_texts, current_texts = windows
-    embedder, vectors = _index_clients()
+    embedder, vectors = index_clients()
     from llmops.retrieval.search import best_scores
 
     coverage = (
@@ -816,7 +770,7 @@ def drift(reference: Path, current: Path, as_json: bool) -> None:
 def alerts(kind: str | None, as_json: bool) -> None:
     """Alerts recorded by the sensors, newest first (e.g. a failed semantic drift check, with
     the evaluations of production it requested)."""
-    found = _metadata_store().alerts(kind)
+    found = metadata_store().alerts(kind)
     payload = {
         "alerts": [
             {
@@ -917,7 +871,7 @@ def prompts() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def prompts_list(as_json: bool) -> None:
     """Every prompt with its versions (newest first) and labels."""
-    store = _synced_store()
+    store = synced_store()
     listing: dict[str, list[dict]] = {}
     for record in store.prompt_versions():
         labels = store.labels(record.name)
@@ -954,7 +908,7 @@ def prompts_show(ref: str, as_json: bool) -> None:
     """
     from llmops.prompts.registry import resolve, spec_of
 
-    store = _synced_store()
+    store = synced_store()
     record = resolve(store, ref)
     history = [
         {
@@ -1003,7 +957,7 @@ def prompts_promote(
 
     if force and not (reason and reason.strip()):
         raise click.UsageError("--force needs --reason TEXT saying why the gate is overridden")
-    store = _synced_store()
+    store = synced_store()
     target = resolve(store, f"{name}@{version}").version
     before = store.label(name, PRODUCTION)
     blocker = promotion_blocker(store, name, target)
@@ -1033,7 +987,7 @@ def prompts_rollback(name: str, reason: str, as_json: bool) -> None:
     """Move NAME's production label back to the version it had before the current one."""
     from llmops.prompts.registry import PRODUCTION, rollback
 
-    store = _synced_store()
+    store = synced_store()
     before = store.label(name, PRODUCTION)
     after = rollback(store, name, reason)
     payload = {"name": name, "production": after, "previous": before, "reason": reason}
@@ -1152,7 +1106,7 @@ def keys_create(
     from llmops.entrypoints.access import mint
 
     key, secret = mint(name, admin, rate_limit, daily_budget)
-    _metadata_store().add_api_key(key)
+    metadata_store().add_api_key(key)
     payload = {**payloads.api_key(key), "key": secret}
     _emit(
         payload,
@@ -1168,7 +1122,7 @@ def keys_list(as_json: bool) -> None:
     """Every key, revoked ones included (ids, names, prefixes; never the secrets)."""
     from llmops.entrypoints.access import CREATE_KEY_HINT
 
-    found = [payloads.api_key(k) for k in _metadata_store().api_keys()]
+    found = [payloads.api_key(k) for k in metadata_store().api_keys()]
     rows = [
         (
             k["id"],
@@ -1195,7 +1149,7 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
     from resources.metadata_store import UnknownApiKeyError
 
     try:
-        key = _metadata_store().revoke_api_key(key_id)
+        key = metadata_store().revoke_api_key(key_id)
     except UnknownApiKeyError as exc:
         raise InputError(f"{exc}: see `llmops keys list`") from exc
     _emit(payloads.api_key(key), as_json, f"revoked key {key.id} ({key.name})")

@@ -60,6 +60,12 @@ from llmops.costs.budget import (
 )
 from llmops.entrypoints import payloads
 from llmops.entrypoints.access import ADMIN, CREATE_KEY_HINT, Caller, digest
+from llmops.entrypoints.clients import (
+    answer_clients,
+    build_guardrails,
+    production_context,
+    synced_store,
+)
 from llmops.errors import IndexNotFoundError, LlmopsError
 from resources.llm import LLMError
 from resources.metadata_store import (
@@ -135,17 +141,10 @@ class Clients:
     def from_env(cls) -> Clients:
         """The clients the CLI uses, as the environment configures them, retrieving with the
         production context configuration of start-up time."""
-        from llmops.entrypoints.cli import (
-            _answer_clients,
-            _guardrails,
-            _production_context,
-            _synced_store,
-        )
-
-        store = _synced_store()
-        embedder, vectors, llm, limits = _answer_clients()
-        settings, embedder = _production_context(store, embedder)
-        guardrails = _guardrails(embedder, vectors)
+        store = synced_store()
+        embedder, vectors, llm, limits = answer_clients()
+        settings, embedder = production_context(store, embedder)
+        guardrails = build_guardrails(embedder, vectors)
         return cls(embedder, vectors, llm, limits, store, guardrails, settings)
 
     def warm_up(self) -> None:
