@@ -1,5 +1,5 @@
 """Monitoring of what users ask: the daily query log, its embeddings, and the semantic drift
-report with its check (DESIGN.md "monitoring"). Partitioned by UTC day; a drift report's
+report with its check (README, "Semantic drift"). Partitioned by UTC day; a drift report's
 partition is the last day of its current window."""
 
 from collections.abc import Sequence

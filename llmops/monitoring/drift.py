@@ -410,7 +410,8 @@ class DriftReport:
     current_count: int
 
     def to_dict(self) -> dict[str, Any]:
-        """DESIGN.md's CLI fields (`drift`, `score`, `threshold`, `method`, `explanation`)."""
+        """The JSON of `llmops drift` (README, "Command line"): the verdict (`drift`, `score`,
+        `threshold`, `method`, `p_value`), its `explanation`, and the other tests' scores."""
         r = self.result
         return {
             "drift": r.drift,

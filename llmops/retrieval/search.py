@@ -20,7 +20,8 @@ class Retrieval:
     hits: list[SearchHit]
 
     def results(self) -> list[dict]:
-        """Hits as the JSON of DESIGN.md: `chunk_id`, `source`, `heading`, `text`, `score`."""
+        """Hits as `llmops search --json` and the service print them: `chunk_id`, `source`,
+        `heading`, `text`, `score`."""
         return [
             {
                 "chunk_id": h.chunk_id,
