@@ -7,11 +7,12 @@ from pydantic import Field
 
 from assets.index import LANCEDB_WRITE_POOL
 from llmops.config import Settings
-from llmops.context_registry import register, resolve
-from llmops.contexts import load_context_files
 from llmops.errors import InputError
-from llmops.evalsets import evalset_path
-from llmops.experiments import (
+from llmops.evaluation.evalsets import evalset_path
+from llmops.prompts.registry import PRODUCTION
+from llmops.retrieval.context_registry import register, resolve
+from llmops.retrieval.contexts import load_context_files
+from llmops.retrieval.experiments import (
     Benchmark,
     comparison,
     comparison_markdown,
@@ -20,7 +21,6 @@ from llmops.experiments import (
     load_summaries,
     run_experiment,
 )
-from llmops.registry import PRODUCTION
 from resources.embedder import Embedder
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from llmops.chunking import Chunk, ChunkerSettings, chunk_documents
 from llmops.config import Settings
-from llmops.documents import DocumentScan, scan_documents
+from llmops.knowledge.chunking import Chunk, ChunkerSettings, chunk_documents
+from llmops.knowledge.documents import DocumentScan, scan_documents
 from llmops.markdown import md_text
 from resources.embedder import Embedder
 

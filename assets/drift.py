@@ -1,5 +1,5 @@
 """Monitoring of what users ask: the daily query log, its embeddings, and the semantic drift
-report with its check (DESIGN.md "monitoring"). Partitioned by UTC day; a drift report's
+report with its check (README, "Semantic drift"). Partitioned by UTC day; a drift report's
 partition is the last day of its current window."""
 
 from collections.abc import Sequence
@@ -11,13 +11,13 @@ import dagster as dg
 
 from assets.index import LANCEDB_WRITE_POOL, log_progress
 from llmops.config import Settings
-from llmops.drift import EmergingTopic
-from llmops.drift_check import DRIFT, NO_DRIFT, DriftCheck, run_drift_check
-from llmops.drift_windows import DayRange, DriftSettings
 from llmops.markdown import md_text
-from llmops.query_embeddings import evalset_window, query_window, sync_query_embeddings
-from llmops.query_log import logged_queries, summarize
-from llmops.retrieval import best_scores
+from llmops.monitoring.check import DRIFT, NO_DRIFT, DriftCheck, run_drift_check
+from llmops.monitoring.drift import EmergingTopic
+from llmops.monitoring.query_embeddings import evalset_window, query_window, sync_query_embeddings
+from llmops.monitoring.query_log import logged_queries, summarize
+from llmops.monitoring.windows import DayRange, DriftSettings
+from llmops.retrieval.search import best_scores
 from resources.embedder import Embedder
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore

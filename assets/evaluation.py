@@ -12,15 +12,15 @@ import dagster as dg
 
 from assets.index import log_progress
 from assets.prompts import PROMPT_VERSIONS, prompt_versions
-from llmops.budget import BudgetLimits
-from llmops.calibration import Calibration, load_calibration_set
 from llmops.config import PROJECT_ROOT, Settings
-from llmops.evalsets import EvalCase, evalset_path, load_evalset
-from llmops.evaluation import EvalAnswers, JudgeState, evalset_digest, summary_markdown
-from llmops.experiments import serving_context
-from llmops.judge import Judge, JudgeSettings, MeteredJudgeLLM
-from llmops.promotion import Evaluator, evaluate, load_or_calibrate
-from llmops.registry import resolve
+from llmops.costs.budget import BudgetLimits
+from llmops.evaluation.calibration import Calibration, load_calibration_set
+from llmops.evaluation.evalsets import EvalCase, evalset_path, load_evalset
+from llmops.evaluation.judge import Judge, JudgeSettings, MeteredJudgeLLM
+from llmops.evaluation.promotion import Evaluator, evaluate, load_or_calibrate
+from llmops.evaluation.scoring import EvalAnswers, JudgeState, evalset_digest, summary_markdown
+from llmops.prompts.registry import resolve
+from llmops.retrieval.experiments import serving_context
 from resources.embedder import Embedder
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from llmops.config import Settings
-from llmops.feedback import (
+from llmops.evaluation.feedback import (
     CandidateCase,
     feedback_rates,
     propose_cases,

@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets.index import LANCEDB_WRITE_POOL, chunk_embeddings, quarantine_table
 from llmops.config import Settings
-from llmops.evalsets import evalset_path, load_evalset
+from llmops.evaluation.evalsets import evalset_path, load_evalset
 from llmops.guardrails.anchors import (
     MARGIN,
     PERCENTILE,

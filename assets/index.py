@@ -5,15 +5,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from llmops.chunking import Chunk
 from llmops.config import positive_int_env
-from llmops.context_registry import production, spec_of
-from llmops.documents import DocumentScan
-from llmops.experiments import Benchmark, build_index, context_embedder, context_index_id
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
-from llmops.indexing import stage_bucket, sync_index
+from llmops.knowledge.chunking import Chunk
+from llmops.knowledge.documents import DocumentScan
+from llmops.knowledge.indexing import stage_bucket, sync_index
 from llmops.markdown import md_text
+from llmops.retrieval.context_registry import production, spec_of
+from llmops.retrieval.experiments import Benchmark, build_index, context_embedder, context_index_id
 from resources.embedder import Embedder
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore, table_name

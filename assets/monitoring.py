@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from llmops import costs
-from llmops.budget import BudgetLimits
-from llmops.costs import BudgetStatus, spend_table
+from llmops.costs import report as costs
+from llmops.costs.budget import BudgetLimits
+from llmops.costs.report import BudgetStatus, spend_table
 from resources.metadata_store import MetadataStore
 
 BUDGET = "budget"

@@ -5,8 +5,8 @@ from pathlib import Path
 import dagster as dg
 
 from llmops.config import Settings
-from llmops.prompts import load_prompt_files
-from llmops.registry import CANDIDATE, PRODUCTION, register
+from llmops.prompts.registry import CANDIDATE, PRODUCTION, register
+from llmops.prompts.specs import load_prompt_files
 from resources.metadata_store import MetadataStore
 
 PROMPT_VERSIONS = dg.DynamicPartitionsDefinition(name="prompt_versions")

@@ -32,16 +32,16 @@ from naive_baseline import NAME as NAIVE  # bench/, the script's own folder
 from naive_baseline import run as run_naive
 
 from llmops.config import Settings
-from llmops.context_registry import register
-from llmops.contexts import ContextFile, ContextSpec, load_context_files
-from llmops.experiments import (
+from llmops.evaluation.gate import paired_difference
+from llmops.retrieval.context_registry import register
+from llmops.retrieval.contexts import ContextFile, ContextSpec, load_context_files
+from llmops.retrieval.experiments import (
     default_benchmarks,
     experiment_dir,
     per_question_scores,
     run_experiment,
 )
-from llmops.gate import paired_difference
-from llmops.retrieval_metrics import bootstrap_mean
+from llmops.retrieval.metrics import bootstrap_mean
 from resources.embedder import Embedder
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore

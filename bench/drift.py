@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def shipped(**settings) -> Method:
-    from llmops.drift import detect_drift
+    from llmops.monitoring.drift import detect_drift
 
     def run(ref, cur, _rt, _ct, seed):
         return detect_drift(ref, cur, seed=seed, with_evidently=False, **settings).drift
@@ -95,7 +95,7 @@ _EVIDENTLY: dict[str, object] = {}  # the last windows' scores, shared by the th
 
 
 def evidently(field: str) -> Method:
-    from llmops.drift import evidently_scores
+    from llmops.monitoring.drift import evidently_scores
 
     def run(ref, cur, _rt, _ct, _seed) -> bool:
         key = (id(ref), id(cur))
@@ -107,7 +107,7 @@ def evidently(field: str) -> Method:
 
 
 def surface(_ref, _cur, ref_texts, cur_texts, _seed) -> bool:
-    from llmops.drift import surface_baseline
+    from llmops.monitoring.drift import surface_baseline
 
     return surface_baseline(ref_texts, cur_texts).drift
 
@@ -128,7 +128,7 @@ def reported_methods() -> dict[str, Method]:
 def sweep_methods() -> dict[str, Method]:
     """The configurations compared on dev (the shipped one is MMD with bandwidth 1.0)."""
     from bench import drift_candidates as c
-    from llmops.drift import detect_drift
+    from llmops.monitoring.drift import detect_drift
 
     def mmd_half(ref, cur, _rt, _ct, seed) -> bool:
         return detect_drift(ref, cur, seed=seed, with_evidently=False).p_value <= ALPHA / 2
@@ -311,7 +311,7 @@ def time_check(
     import pyarrow as pa
 
     from assets.drift import embedding_drift_report
-    from llmops.drift import compare_windows
+    from llmops.monitoring.drift import compare_windows
     from resources.embedder import Embedder
     from resources.metadata_store import QueryLogRow, QueryRecord
     from resources.vector_store import VectorStore, query_schema

@@ -1,4 +1,4 @@
-"""The drift tests compared on the dev trials, beside the shipped one (`llmops.drift`).
+"""The drift tests compared on the dev trials, beside the shipped one (`llmops.monitoring.drift`).
 
 Each candidate takes a reference and a current window of unit vectors and returns its p-value;
 drift when p ≤ alpha. All but the classifier test are permutation tests (exact level).
@@ -10,7 +10,8 @@ drift when p ≤ alpha. All but the classifier test are permutation tests (exact
 - `novelty_mean`: the same distances, mean current minus mean reference.
 - `knn_share`: the mean share of current texts among current texts' k nearest pooled
   neighbours (one-sided), or of same-window texts among every text's (Schilling's test).
-- MMD² with a Gaussian kernel is `llmops.drift.detect_drift` itself (its `bandwidth` swept).
+- MMD² with a Gaussian kernel is `llmops.monitoring.drift.detect_drift` itself (its `bandwidth`
+  swept).
 - `classifier`: logistic regression cross-fitted on two folds; the statistic is the mean held-out
   ROC AUC, its p-value the normal approximation of the Mann–Whitney null (approximate level).
 """

@@ -43,8 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def chunk_texts(docs_dir: Path, embedder) -> list[str]:
     """The embedding texts of `docs_dir`, chunked exactly as the pipeline's default config."""
-    from llmops.chunking import Chunker, ChunkerSettings
-    from llmops.documents import scan_documents
+    from llmops.knowledge.chunking import Chunker, ChunkerSettings
+    from llmops.knowledge.documents import scan_documents
 
     chunker = Chunker(embedder.tokenizer, ChunkerSettings().capped(embedder.max_seq_length))
     documents = scan_documents(docs_dir).documents

@@ -174,11 +174,11 @@ def attack_sets() -> dict[str, dict[str, list[str]]]:
 def deploy(domain: Domain, embedder, config):
     """The domain's index (built once, then reused), its anchors refreshed, and guardrails
     over it."""
-    from llmops.chunking import ChunkerSettings, chunk_documents
-    from llmops.documents import scan_documents
     from llmops.guardrails.anchors import attack_vectors, refresh_anchors
     from llmops.guardrails.pipeline import Guardrails
-    from llmops.indexing import sync_index
+    from llmops.knowledge.chunking import ChunkerSettings, chunk_documents
+    from llmops.knowledge.documents import scan_documents
+    from llmops.knowledge.indexing import sync_index
     from resources.vector_store import VectorStore
 
     store = VectorStore(uri=str(SETS / f"lancedb-{domain.name}"))
@@ -264,8 +264,8 @@ class Encoded:
 
 
 def bench_latency(guardrails) -> list[str]:
-    from llmops.prompts import load_prompt_files
-    from llmops.templating import canary_for, marker_for, render_messages
+    from llmops.prompts.specs import load_prompt_files
+    from llmops.prompts.templating import canary_for, marker_for, render_messages
 
     questions = [r["text"] for r in _rows("pii.jsonl") + _rows("injection.jsonl")]
     embedder = guardrails.embedder

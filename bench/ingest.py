@@ -245,7 +245,7 @@ def write_documents(rng: random.Random, docs_dir: Path, start: int, count: int) 
 class Corpus:
     docs_dir: Path
     documents: int
-    chunks: list[Any]  # llmops.chunking.Chunk, in pipeline order
+    chunks: list[Any]  # llmops.knowledge.chunking.Chunk, in pipeline order
     chunk_seconds: float
 
     @property
@@ -254,7 +254,7 @@ class Corpus:
 
 
 def _chunker(embedder: Any) -> Any:
-    from llmops.chunking import Chunker, ChunkerSettings
+    from llmops.knowledge.chunking import Chunker, ChunkerSettings
 
     settings = ChunkerSettings().capped(embedder.max_seq_length)
     return Chunker(embedder.tokenizer, settings)
@@ -262,7 +262,7 @@ def _chunker(embedder: Any) -> Any:
 
 def chunk_folder(docs_dir: Path, embedder: Any) -> Corpus:
     """Scan and chunk a folder exactly as the pipeline's default config does."""
-    from llmops.documents import scan_documents
+    from llmops.knowledge.documents import scan_documents
 
     started = time.perf_counter()
     scan = scan_documents(docs_dir)
@@ -273,7 +273,7 @@ def chunk_folder(docs_dir: Path, embedder: Any) -> Corpus:
 
 def generate_corpus(docs_dir: Path, min_chunks: int, embedder: Any, seed: int) -> Corpus:
     """Generate documents until the real chunker yields at least `min_chunks` chunks."""
-    from llmops.documents import read_document
+    from llmops.knowledge.documents import read_document
 
     rng = random.Random(seed)
     chunker = _chunker(embedder)
@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
 def benchmark(args: argparse.Namespace, work: Path) -> int:
     from dagster import DagsterInstance
 
-    from llmops.retrieval import retrieve
+    from llmops.retrieval.search import retrieve
     from pipelines.definitions import defs
     from resources.embedder import Embedder
     from resources.vector_store import VectorStore

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from llmops.config import Settings
-from llmops.documents import scan_documents
-from llmops.experiments import (
+from llmops.knowledge.documents import scan_documents
+from llmops.retrieval.experiments import (
     Benchmark,
     BuiltIndex,
     Experiment,

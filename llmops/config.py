@@ -1,4 +1,5 @@
-"""Where llmops keeps its state and finds its inputs, read from the environment (DESIGN.md)."""
+"""Where llmops keeps its state and finds its inputs, read from the environment (the
+`LLMOPS_*` variables of the README's "Configuration" table)."""
 
 from __future__ import annotations
 

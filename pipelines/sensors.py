@@ -6,11 +6,11 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from assets.drift import SEMANTIC_DRIFT
 from assets.prompts import PROMPT_VERSIONS, partition_key
 from llmops.config import Settings
-from llmops.documents import manifest_digest
-from llmops.drift_check import DRIFT
 from llmops.errors import InputError
-from llmops.prompts import load_prompt_files
-from llmops.registry import CANDIDATE, PRODUCTION
+from llmops.knowledge.documents import manifest_digest
+from llmops.monitoring.check import DRIFT
+from llmops.prompts.registry import CANDIDATE, PRODUCTION
+from llmops.prompts.specs import load_prompt_files
 from pipelines.jobs import (
     evaluate_job,
     propose_eval_cases_job,

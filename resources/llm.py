@@ -26,7 +26,7 @@ import regex
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from llmops.answer_checks import repetition_start
+from llmops.answering.checks import repetition_start
 from llmops.errors import LlmopsError
 from llmops.extras import MissingExtraError
 
@@ -291,7 +291,8 @@ class LLMClient(ConfigurableResource):
 
     @classmethod
     def from_env(cls, model: str | None = None) -> LLMClient:
-        """The client DESIGN.md's variables describe; `model` overrides `LLMOPS_CHAT_MODEL`.
+        """The client `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `LLMOPS_CHAT_MODEL` describe;
+        `model` overrides `LLMOPS_CHAT_MODEL`.
 
         The judge passes `os.environ.get("LLMOPS_JUDGE_MODEL")`: unset, it uses the chat model.
         """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from llmops.answer_checks import abstained, groundedness
+from llmops.answering.checks import abstained, groundedness
 from tests.llm_server import Reply, ok
 
 IGNORE_CONTEXT = "general knowledge"

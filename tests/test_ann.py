@@ -8,8 +8,8 @@ import pytest
 from lancedb.index import IvfPq
 
 from assets.index import ann_recall_at_10
-from llmops.chunking import Chunk
-from llmops.indexing import chunk_rows
+from llmops.knowledge.chunking import Chunk
+from llmops.knowledge.indexing import chunk_rows
 from resources.vector_store import VectorStore
 from tests.conftest import CORPUS, materialize_index
 

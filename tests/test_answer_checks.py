@@ -2,7 +2,7 @@
 
 import pytest
 
-from llmops.answer_checks import abstained, content_tokens, groundedness
+from llmops.answering.checks import abstained, content_tokens, groundedness
 
 CONTEXT = [
     "Employees get 25 days of annual leave per year.",

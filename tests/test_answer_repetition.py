@@ -2,7 +2,7 @@
 
 import pytest
 
-from llmops.answer_checks import repetition_start
+from llmops.answering.checks import repetition_start
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from llmops.budget import (
+from llmops.costs.budget import (
     BudgetExceededError,
     BudgetLimits,
     InputTooLongError,
@@ -13,8 +13,8 @@ from llmops.budget import (
     check_key_budget,
     fit_context,
 )
+from llmops.costs.pricing import BUILTIN_PRICES, Price, UnknownPriceError, cost, price, price_table
 from llmops.errors import InputError
-from llmops.pricing import BUILTIN_PRICES, Price, UnknownPriceError, cost, price, price_table
 
 
 def words(text: str) -> int:

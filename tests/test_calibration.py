@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from llmops.calibration import (
+from llmops.errors import InputError
+from llmops.evaluation.calibration import (
     MIN_KAPPA,
     Agreement,
     Calibration,
@@ -13,7 +14,6 @@ from llmops.calibration import (
     agreement,
     load_calibration_set,
 )
-from llmops.errors import InputError
 from tests.conftest import CORPUS, PROJECT_ROOT
 
 SHIPPED = PROJECT_ROOT / "evalsets" / "judge_calibration.jsonl"

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from llmops.chunking import Chunker, ChunkerSettings, chunk_documents
-from llmops.documents import SourceDocument, content_hash, scan_documents
+from llmops.knowledge.chunking import Chunker, ChunkerSettings, chunk_documents
+from llmops.knowledge.documents import SourceDocument, content_hash, scan_documents
 from tests.conftest import CORPUS
 
 

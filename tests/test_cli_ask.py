@@ -1,4 +1,5 @@
-"""`llmops ask` and `llmops audit` offline with the local model, as DESIGN.md's JSON says."""
+"""`llmops ask` and `llmops audit` offline with the local model, with the JSON fields the
+README's "Command line" table lists."""
 
 import json
 

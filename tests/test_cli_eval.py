@@ -7,7 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from llmops.judge import JUDGE_METRICS
+from llmops.evaluation.judge import JUDGE_METRICS
 from tests import rule_judge
 from tests.conftest import PROJECT_ROOT, write_docs
 from tests.llm_server import ScriptedLLMServer

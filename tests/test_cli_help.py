@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from llmops.entrypoints.cli import _commands, cli
+from llmops.entrypoints.cli.main import _commands, cli
 
 
 def test_every_command_has_a_whole_sentence_summary():

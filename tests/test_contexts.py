@@ -6,11 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from llmops.budget import BudgetLimits
-from llmops.context_registry import production, register, resolve, spec_of
-from llmops.contexts import index_id, load_context_files, parse_context
+from llmops.answering.rag import RagSettings, above_floor, answer
+from llmops.costs.budget import BudgetLimits
 from llmops.errors import InputError
-from llmops.experiments import (
+from llmops.prompts.registry import PRODUCTION
+from llmops.prompts.registry import register as register_prompts
+from llmops.prompts.registry import resolve as resolve_prompt
+from llmops.prompts.specs import load_prompt_files
+from llmops.retrieval.context_registry import production, register, resolve, spec_of
+from llmops.retrieval.contexts import index_id, load_context_files, parse_context
+from llmops.retrieval.experiments import (
     Benchmark,
     comparison,
     load_summaries,
@@ -18,12 +23,7 @@ from llmops.experiments import (
     run_experiment,
     serving_settings,
 )
-from llmops.prompts import load_prompt_files
-from llmops.rag import RagSettings, above_floor, answer
-from llmops.registry import PRODUCTION
-from llmops.registry import register as register_prompts
-from llmops.registry import resolve as resolve_prompt
-from llmops.retrieval import cap_per_document, retrieve
+from llmops.retrieval.search import cap_per_document, retrieve
 from resources.llm import LLMClient
 from resources.vector_store import SearchHit, table_name
 from tests.conftest import PROJECT_ROOT, write_docs
@@ -111,7 +111,7 @@ CODES = {
 @pytest.fixture
 def codes_index(tmp_path, embedder, store):
     """A docs folder and its hybrid-ready index (a non-default chunking: its own table)."""
-    from llmops.experiments import build_index
+    from llmops.retrieval.experiments import build_index
 
     docs = tmp_path / "codes"
     write_docs(docs, CODES)
@@ -217,7 +217,7 @@ def test_pareto_marks_what_no_other_configuration_beats_on_every_axis():
 
 
 def test_ask_retrieves_with_the_production_context(tmp_path, docs, embedder, store, metadata):
-    from llmops.experiments import build_index
+    from llmops.retrieval.experiments import build_index
 
     folder = tmp_path / "contexts"
     _context(folder, "hybrid", mode="hybrid")
@@ -296,7 +296,7 @@ def test_new_retrieval_options_keep_the_versions_of_files_that_leave_them_out():
 
 
 def spec_of_content(content: str):
-    from llmops.contexts import ContextSpec
+    from llmops.retrieval.contexts import ContextSpec
 
     return ContextSpec.model_validate_json(content)
 
@@ -322,7 +322,7 @@ def test_the_floor_decides_abstention_on_the_best_hit_or_drops_each_hit():
 
 def test_a_capped_context_retrieves_from_more_documents(tmp_path, embedder, store):
     """Through real LanceDB: a long document fills the top k uncapped, not capped."""
-    from llmops.experiments import build_index
+    from llmops.retrieval.experiments import build_index
 
     docs = tmp_path / "long"
     leave = "\n\n".join(

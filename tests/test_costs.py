@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from assets.monitoring import cost_report as cost_report_asset
-from llmops.costs import (
+from llmops.costs.report import (
     NO_PROMPT_VERSION,
     Spend,
     budget_status,

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from llmops.answer_checks import repetition_start
+from llmops.answering.checks import repetition_start
 from tests.conftest import CORPUS, PROJECT_ROOT
 from tests.test_cli import llmops
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from llmops.documents import manifest_digest, read_document, scan_documents
 from llmops.errors import InputError
+from llmops.knowledge.documents import manifest_digest, read_document, scan_documents
 from tests.conftest import write_docs
 
 

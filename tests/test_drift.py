@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from llmops.drift import (
+from llmops.monitoring.drift import (
     DriftReport,
     detect_drift,
     drift_report,

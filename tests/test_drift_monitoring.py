@@ -14,9 +14,9 @@ import dagster as dg
 import pytest
 
 from assets.drift import embedding_drift_report, query_embeddings, query_log
-from llmops.drift_windows import DayRange, DriftSettings
 from llmops.errors import InputError
-from llmops.query_log import logged_queries
+from llmops.monitoring.query_log import logged_queries
+from llmops.monitoring.windows import DayRange, DriftSettings
 from pipelines.definitions import defs
 from pipelines.sensors import drift_detected
 from resources.metadata_store import MetadataStore, QueryRecord

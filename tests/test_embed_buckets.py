@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from assets import corpus, index
-from llmops.indexing import bucket_of
+from llmops.knowledge.indexing import bucket_of
 from resources.embedder import Embedder
 from resources.vector_store import VectorStore, table_name
 from tests.conftest import INDEX_ASSETS, materialize_index
@@ -113,7 +113,7 @@ def test_commit_encodes_what_no_bucket_staged(tmp_path: Path, docs: Path, embedd
 
 
 def test_a_bucket_outside_the_partitions_is_refused(embedder: Embedder, tmp_path: Path):
-    from llmops.indexing import stage_bucket
+    from llmops.knowledge.indexing import stage_bucket
 
     with pytest.raises(ValueError, match=r"not one of 0\.\.3"):
         stage_bucket([], 4, 4, embedder, VectorStore(uri=str(tmp_path / "lancedb")))

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from llmops.errors import InputError
-from llmops.evalsets import EvalCase, load_evalset
+from llmops.evaluation.evalsets import EvalCase, load_evalset
 from tests.conftest import CORPUS, PROJECT_ROOT
 
 GOOD = {

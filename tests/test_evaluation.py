@@ -6,9 +6,10 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from llmops.budget import BudgetLimits
-from llmops.evalsets import EvalCase
-from llmops.evaluation import (
+from llmops.costs.budget import BudgetLimits
+from llmops.evaluation.evalsets import EvalCase
+from llmops.evaluation.judge import NOT_CONFIGURED
+from llmops.evaluation.scoring import (
     JudgeState,
     answer_cases,
     evalset_digest,
@@ -17,9 +18,8 @@ from llmops.evaluation import (
     score_answers,
     summarize,
 )
-from llmops.judge import NOT_CONFIGURED
-from llmops.prompts import load_prompt_files
-from llmops.registry import register, resolve
+from llmops.prompts.registry import register, resolve
+from llmops.prompts.specs import load_prompt_files
 from resources.llm import LLMClient
 from tests import rule_judge
 from tests.conftest import PROJECT_ROOT, materialize_index
@@ -118,7 +118,7 @@ def test_evalset_digest_ignores_order_but_not_content():
 
 
 def test_per_question_frame_round_trips_through_parquet(evaluated, embedder, tmp_path):
-    from llmops.evaluation import write_scores
+    from llmops.evaluation.scoring import write_scores
 
     frame = score_answers(evaluated[0], embedder)
     path = write_scores(frame, tmp_path, "answer", "v1")

@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from llmops.prompts import load_prompt_files
-from llmops.registry import CANDIDATE, PRODUCTION, promote, register
+from llmops.prompts.registry import CANDIDATE, PRODUCTION, promote, register
+from llmops.prompts.specs import load_prompt_files
 from pipelines.definitions import defs
 from pipelines.schedules import nightly_evaluation
 from pipelines.sensors import evaluate_after_reindex, evaluate_new_candidate, production_keys

@@ -1,6 +1,6 @@
 """Visible text and heading trails of Markdown, plain text and HTML."""
 
-from llmops.extraction import extract_blocks
+from llmops.knowledge.extraction import extract_blocks
 
 HTML_PAGE = """<!doctype html><html><head><title>Expenses | Intranet</title>
 <style>.banner { color: red; }</style>

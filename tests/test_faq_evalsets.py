@@ -16,8 +16,8 @@ from types import ModuleType
 import pytest
 
 from llmops.config import Settings
-from llmops.evalsets import load_evalset
-from llmops.experiments import HELD_OUT, default_benchmarks
+from llmops.evaluation.evalsets import load_evalset
+from llmops.retrieval.experiments import HELD_OUT, default_benchmarks
 
 EVALSETS = Path(__file__).resolve().parent.parent / "evalsets"
 MIN_QUESTIONS = {"django": 25, "sqlalchemy": 50}

@@ -7,8 +7,8 @@ import dagster as dg
 import pytest
 
 from llmops.errors import InputError
-from llmops.evalsets import load_evalset
-from llmops.feedback import (
+from llmops.evaluation.evalsets import load_evalset
+from llmops.evaluation.feedback import (
     approve,
     candidate_id,
     feedback_rates,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from llmops.gate import compare, paired_difference
+from llmops.evaluation.gate import compare, paired_difference
 
 N = 40
 IDS = [f"q{i:02d}" for i in range(N)]

@@ -8,15 +8,15 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from llmops.budget import BudgetLimits
+from llmops.answering.rag import answer
 from llmops.config import PROJECT_ROOT
+from llmops.costs.budget import BudgetLimits
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.leak import LEAK_MESSAGE
 from llmops.guardrails.pipeline import Guardrails
 from llmops.markdown import md_text
-from llmops.prompts import load_prompt_files
-from llmops.rag import answer
-from llmops.registry import register, resolve
+from llmops.prompts.registry import register, resolve
+from llmops.prompts.specs import load_prompt_files
 from resources.llm import LLMClient
 from tests.conftest import materialize_index, write_docs
 from tests.llm_server import ScriptedLLMServer, ok

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from sentence_transformers import SentenceTransformer, models
 
-from llmops.chunking import ChunkerSettings, chunk_documents
-from llmops.documents import scan_documents
+from llmops.knowledge.chunking import ChunkerSettings, chunk_documents
+from llmops.knowledge.documents import scan_documents
 from resources.embedder import Embedder
 from resources.vector_store import VectorStore
 from tests.conftest import materialize_index

@@ -5,9 +5,9 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from llmops.budget import BudgetExceededError, BudgetLimits
-from llmops.calibration import load_calibration_set
-from llmops.judge import (
+from llmops.costs.budget import BudgetExceededError, BudgetLimits
+from llmops.evaluation.calibration import load_calibration_set
+from llmops.evaluation.judge import (
     Judge,
     JudgeInput,
     JudgeOutputError,

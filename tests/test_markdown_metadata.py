@@ -15,12 +15,12 @@ from assets.corpus import _skipped_table
 from assets.drift import _metadata, query_log, topics_table
 from assets.feedback import proposals_table
 from assets.index import quarantine_table
-from llmops.documents import DocumentScan, SkippedFile
-from llmops.drift import EmergingTopic
-from llmops.drift_check import DriftCheck
-from llmops.drift_windows import DriftSettings
-from llmops.feedback import CandidateCase
+from llmops.evaluation.feedback import CandidateCase
+from llmops.knowledge.documents import DocumentScan, SkippedFile
 from llmops.markdown import md_text
+from llmops.monitoring.check import DriftCheck
+from llmops.monitoring.drift import EmergingTopic
+from llmops.monitoring.windows import DriftSettings
 from tests.conftest import query_record
 
 GFM = MarkdownIt("commonmark").enable(["table", "strikethrough"])

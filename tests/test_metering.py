@@ -15,10 +15,10 @@ from datetime import timedelta
 
 import pytest
 
-from llmops.budget import BudgetExceededError, BudgetLimits, KeyBudgetExceededError
+from llmops.costs.budget import BudgetExceededError, BudgetLimits, KeyBudgetExceededError
+from llmops.costs.metering import RESERVATION_MARGIN, metered_complete
+from llmops.costs.pricing import cost
 from llmops.entrypoints.access import mint
-from llmops.metering import RESERVATION_MARGIN, metered_complete
-from llmops.pricing import cost
 from resources.llm import LLMClient, LLMRequestError
 from resources.metadata_store import MetadataStore
 from tests.conftest import PROJECT_ROOT
@@ -147,8 +147,8 @@ def test_concurrent_calls_never_pass_a_daily_budget(metadata, server, llm, budge
 
 DIES_MID_CALL = """
 import sys
-from llmops.budget import BudgetLimits
-from llmops.metering import metered_complete
+from llmops.costs.budget import BudgetLimits
+from llmops.costs.metering import metered_complete
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmops.chunking import ChunkerSettings, chunk_documents
-from llmops.documents import scan_documents
-from llmops.indexing import sync_index
+from llmops.knowledge.chunking import ChunkerSettings, chunk_documents
+from llmops.knowledge.documents import scan_documents
+from llmops.knowledge.indexing import sync_index
 from resources import onnx_embedder
 from resources.embedder import Embedder, _model_path
 from resources.vector_store import table_name

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from llmops.errors import InputError
-from llmops.prompts import load_prompt_files, parse_prompt, prompt_diff
+from llmops.prompts.specs import load_prompt_files, parse_prompt, prompt_diff
 from tests.conftest import PROJECT_ROOT
 
 VALID = """name: answer

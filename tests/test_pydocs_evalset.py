@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
-from llmops.evalsets import EvalCase, load_evalset
+from llmops.evaluation.evalsets import EvalCase, load_evalset
 
 EVALSETS = Path(__file__).resolve().parent.parent / "evalsets"
 KINDS = {"paraphrase", "identifier", "indirect"}

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from llmops.budget import BudgetExceededError, BudgetLimits
-from llmops.prompts import load_prompt_files
-from llmops.rag import NO_ANSWER, RagSettings, answer, audit
-from llmops.registry import promote, register, resolve, rollback
+from llmops.answering.rag import NO_ANSWER, RagSettings, answer, audit
+from llmops.costs.budget import BudgetExceededError, BudgetLimits
+from llmops.prompts.registry import promote, register, resolve, rollback
+from llmops.prompts.specs import load_prompt_files
 from resources.llm import LLMClient
 from tests.conftest import PROJECT_ROOT, materialize_index
 from tests.llm_server import ScriptedLLMServer, ok

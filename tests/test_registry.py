@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from llmops.errors import InputError
-from llmops.prompts import load_prompt_files
-from llmops.registry import CANDIDATE, PRODUCTION, promote, register, resolve, rollback
+from llmops.prompts.registry import CANDIDATE, PRODUCTION, promote, register, resolve, rollback
+from llmops.prompts.specs import load_prompt_files
 from tests.test_prompts import VALID
 
 

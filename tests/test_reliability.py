@@ -26,14 +26,14 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from llmops.budget import BudgetLimits
 from llmops.config import PROJECT_ROOT
+from llmops.costs.budget import BudgetLimits
 from llmops.entrypoints.access import mint
 from llmops.entrypoints.service import Clients, create_app
 from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
-from llmops.prompts import load_prompt_files
-from llmops.registry import register
+from llmops.prompts.registry import register
+from llmops.prompts.specs import load_prompt_files
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore

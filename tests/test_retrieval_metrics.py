@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from llmops.retrieval_metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
+from llmops.retrieval.metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
 
 RETRIEVED = ["travel.md", "leave.md", "expenses.md", "leave.md"]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from llmops.contexts import RetrievalSpec
-from llmops.documents import manifest_digest, scan_documents
 from llmops.entrypoints.cli import main
 from llmops.errors import InputError
-from llmops.retrieval import retrieve
+from llmops.knowledge.documents import manifest_digest, scan_documents
+from llmops.retrieval.contexts import RetrievalSpec
+from llmops.retrieval.search import retrieve
 from llmops.safepaths import OutsideFolderError, inside, read_inside
 from tests.conftest import local_install, materialize_index
 
@@ -215,7 +215,8 @@ def test_approving_a_proposal_id_that_leaves_the_folder_deletes_nothing(evalsets
 
 @pytest.mark.parametrize("ref", ["../../etc/passwd", "..", "answer/../x@v1", "A@production"])
 def test_prompt_and_context_refs_must_be_names(metadata, ref):
-    from llmops import context_registry, registry
+    from llmops.prompts import registry
+    from llmops.retrieval import context_registry
 
     with pytest.raises(InputError, match="is not valid"):
         registry.resolve(metadata, ref)
@@ -231,8 +232,8 @@ def test_cli_refuses_a_prompt_name_that_is_a_path(evalsets, capsys):
 def test_scores_and_experiments_stay_in_their_folders(tmp_path):
     import pandas as pd
 
-    from llmops.evaluation import write_scores
-    from llmops.experiments import experiment_dir
+    from llmops.evaluation.scoring import write_scores
+    from llmops.retrieval.experiments import experiment_dir
 
     with pytest.raises(OutsideFolderError):
         write_scores(pd.DataFrame({"id": [1]}), tmp_path / "evaluations", "../../x", "v1")

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from llmops.config import PROJECT_ROOT
-from llmops.contexts import load_context_files
 from llmops.entrypoints.access import mint
 from llmops.entrypoints.cli import main
 from llmops.entrypoints.service import Clients, create_app
+from llmops.retrieval.contexts import load_context_files
 from resources.metadata_store import MetadataStore
 from tests.conftest import write_docs
 from tests.http_servers import InThread

@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from llmops.config import PROJECT_ROOT
 from llmops.entrypoints.access import mint
 from llmops.entrypoints.service import LoadRetry, ServiceOptions, create_app
-from llmops.prompts import load_prompt_files
-from llmops.registry import register
+from llmops.prompts.registry import register
+from llmops.prompts.specs import load_prompt_files
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
 from tests.http_servers import InThread, Served, free_port

@@ -20,8 +20,8 @@ import pytest
 
 from llmops.config import PROJECT_ROOT
 from llmops.entrypoints.access import mint
-from llmops.prompts import load_prompt_files
-from llmops.registry import register
+from llmops.prompts.registry import register
+from llmops.prompts.specs import load_prompt_files
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 from tests.conftest import materialize_index, write_docs

@@ -3,8 +3,8 @@
 import uuid
 from pathlib import Path
 
-from llmops.prompts import parse_prompt
-from llmops.templating import Passage, marker_for, render_messages
+from llmops.prompts.specs import parse_prompt
+from llmops.prompts.templating import Passage, marker_for, render_messages
 from tests.conftest import PROJECT_ROOT
 
 SPEC = parse_prompt((PROJECT_ROOT / "prompts" / "answer.yaml").read_text(), Path("answer.yaml"))

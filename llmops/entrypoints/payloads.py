@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmops.rag import AuditResult
-    from llmops.retrieval import Retrieval
+    from llmops.answering.rag import AuditResult
+    from llmops.retrieval.search import Retrieval
     from resources.metadata_store import ApiKey, Feedback, QueryRecord
 
 

@@ -51,7 +51,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmops.budget import (
+from llmops.answering.rag import RagSettings
+from llmops.costs.budget import (
     BudgetExceededError,
     BudgetLimits,
     InputTooLongError,
@@ -59,8 +60,13 @@ from llmops.budget import (
 )
 from llmops.entrypoints import payloads
 from llmops.entrypoints.access import ADMIN, CREATE_KEY_HINT, Caller, digest
+from llmops.entrypoints.clients import (
+    answer_clients,
+    build_guardrails,
+    production_context,
+    synced_store,
+)
 from llmops.errors import IndexNotFoundError, LlmopsError
-from llmops.rag import RagSettings
 from resources.llm import LLMError
 from resources.metadata_store import (
     MetadataStore,
@@ -135,17 +141,10 @@ class Clients:
     def from_env(cls) -> Clients:
         """The clients the CLI uses, as the environment configures them, retrieving with the
         production context configuration of start-up time."""
-        from llmops.entrypoints.cli import (
-            _answer_clients,
-            _guardrails,
-            _production_context,
-            _synced_store,
-        )
-
-        store = _synced_store()
-        embedder, vectors, llm, limits = _answer_clients()
-        settings, embedder = _production_context(store, embedder)
-        guardrails = _guardrails(embedder, vectors)
+        store = synced_store()
+        embedder, vectors, llm, limits = answer_clients()
+        settings, embedder = production_context(store, embedder)
+        guardrails = build_guardrails(embedder, vectors)
         return cls(embedder, vectors, llm, limits, store, guardrails, settings)
 
     def warm_up(self) -> None:
@@ -734,8 +733,8 @@ def _install_docs(app: FastAPI) -> None:
 
 
 def _ask(state: ServiceState, body: AskRequest, caller: Caller) -> dict[str, Any]:
-    from llmops.rag import answer
-    from llmops.registry import resolve
+    from llmops.answering.rag import answer
+    from llmops.prompts.registry import resolve
 
     c = state.ready()
     store = c.store.for_key(caller.key_id)  # the LLM call reserves within the key's budget
@@ -760,7 +759,7 @@ def _audit_view(state: ServiceState, caller: Caller, query_id: str, rerun: bool)
     record = _visible_query(c.store, caller, query_id)
     view: dict[str, Any] = {"lineage": payloads.lineage(record, verdict_details=caller.admin)}
     if rerun:
-        from llmops.audit import rerun_as_served
+        from llmops.answering.audit import rerun_as_served
 
         store = c.store.for_key(caller.key_id)
         result = rerun_as_served(record, c.embedder, c.vectors, c.llm, store, c.limits)
@@ -781,7 +780,7 @@ def _routes(app: FastAPI) -> None:
     def search(body: SearchRequest, request: Request, _caller: CallerDep) -> dict[str, Any]:
         """The K passages for the query as `/v1/ask` retrieves them, through the production
         context configuration of start-up time (no LLM call, nothing logged)."""
-        from llmops.rag import retrieve_with
+        from llmops.answering.rag import retrieve_with
 
         c = _state(request).ready()
         [found] = retrieve_with([body.query], c.embedder, c.vectors, c.settings, k=body.k)
@@ -856,7 +855,7 @@ def _routes(app: FastAPI) -> None:
         """Ready when the models are loaded and the index exists, else 503. Open to all: the
         status and who is served (with a warning under --insecure-open); with an admin key also
         the models and the index version, or why it is not ready."""
-        from llmops.retrieval import require_index
+        from llmops.retrieval.search import require_index
 
         state = _state(request)
         c = state.ready()

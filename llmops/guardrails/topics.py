@@ -2,8 +2,9 @@
 advice, medical diagnosis, …) get a polite refusal instead of an answer.
 
 A topic is described in plain words plus a few example questions; the score of an input is its
-best cosine similarity to any of them. One description alone is a weak anchor for MiniLM (single
-pairs score low, see DESIGN.md), so the examples carry most of the signal.
+best cosine similarity to any of them. One description alone is a weak anchor for MiniLM (a
+question and a one-line description score low even when they match), so the examples carry most
+of the signal.
 """
 
 from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Costs: model prices, metering of every LLM call into the usage ledger, budgets, and the cost
+report."""

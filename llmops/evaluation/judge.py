@@ -1,0 +1,266 @@
+"""LLM-as-judge: ragas 0.4 metrics scored by a judge model through our own LLM client.
+
+ragas' metric collections want an "instructor" LLM; `MeteredJudgeLLM` is that interface on top
+of `LLMClient`, so every judge call obeys the daily budget and lands in the usage ledger with
+purpose `judge`, and ragas never opens a client of its own. `RagasEmbeddings` hands ragas our
+embedder, so answer relevancy and semantic similarity use the same model as retrieval.
+"""
+
+import asyncio
+import json
+import math
+import os
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # ragas' usage analytics phone home
+
+from pydantic import BaseModel, ValidationError
+from ragas.embeddings.base import BaseRagasEmbedding
+from ragas.llms.base import InstructorBaseRagasLLM
+from ragas.metrics.collections import (
+    AnswerRelevancy,
+    ContextPrecisionWithReference,
+    ContextRecall,
+    Faithfulness,
+)
+
+from llmops.config import positive_int_env
+from llmops.costs.budget import BudgetLimits
+from llmops.costs.metering import metered_complete
+from llmops.errors import InputError, LlmopsError
+from llmops.evaluation.calibration import Calibration, CalibrationCase, agreement
+from resources.embedder import Embedder
+from resources.llm import LLMClient
+from resources.metadata_store import MetadataStore
+
+JUDGE_METRICS = ("faithfulness", "answer_relevancy", "context_precision", "context_recall")
+T = TypeVar("T", bound=BaseModel)
+_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+class JudgeOutputError(LlmopsError):
+    """The judge's reply was not the JSON the metric asked for."""
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Which model judges, how often each question is judged, and its per-call token limits.
+
+    Judge prompts carry ragas' instructions, examples and every retrieved passage, so they get
+    their own input limit (`LLMOPS_JUDGE_MAX_INPUT_TOKENS`, default 8192); the daily budget is
+    the one every call shares.
+    """
+
+    model: str
+    repeats: int = 1
+    temperature: float = 0.0
+    max_input_tokens: int = 8192
+    max_output_tokens: int = 1024
+
+    @classmethod
+    def from_env(cls) -> "JudgeSettings | None":
+        """The configured judge, or None when `LLMOPS_JUDGE_MODEL` is unset."""
+        model = os.environ.get("LLMOPS_JUDGE_MODEL") or None
+        if model is None:
+            return None
+        if not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")):
+            raise InputError(
+                f"LLMOPS_JUDGE_MODEL={model} needs an OpenAI-compatible endpoint: set "
+                "OPENAI_BASE_URL and/or OPENAI_API_KEY (the local 135M model is not a judge)"
+            )
+        return cls(
+            model=model,
+            repeats=positive_int_env("LLMOPS_JUDGE_REPEATS", 1),
+            max_input_tokens=positive_int_env("LLMOPS_JUDGE_MAX_INPUT_TOKENS", 8192),
+            max_output_tokens=positive_int_env("LLMOPS_JUDGE_MAX_OUTPUT_TOKENS", 1024),
+        )
+
+
+NOT_CONFIGURED = (
+    "no judge model configured: set LLMOPS_JUDGE_MODEL (with OPENAI_BASE_URL/OPENAI_API_KEY) "
+    "to an OpenAI-compatible model; the local 135M model is not a judge"
+)
+
+
+def parse_reply(text: str, model: type[T]) -> T:
+    """The first JSON object of `text` as `model` (judges wrap JSON in prose and code fences)."""
+    found = _JSON_OBJECT.search(text)
+    if found is None:
+        raise JudgeOutputError(f"judge reply has no JSON object: {text[:120]!r}")
+    try:
+        return model.model_validate(json.loads(found.group(0)))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise JudgeOutputError(f"judge reply is not a valid {model.__name__}: {first}") from exc
+
+
+class MeteredJudgeLLM(InstructorBaseRagasLLM):
+    """ragas' structured-output LLM interface, answered by `LLMClient` within the budget."""
+
+    def __init__(
+        self, llm: LLMClient, store: MetadataStore, settings: JudgeSettings, limits: BudgetLimits
+    ) -> None:
+        self.llm = llm
+        self.store = store
+        self.settings = settings
+        self.limits = BudgetLimits(
+            max_input_tokens=settings.max_input_tokens,
+            max_output_tokens=settings.max_output_tokens,
+            daily_budget_usd=limits.daily_budget_usd,
+        )
+        self.cost_usd = 0.0
+        self.calls = 0
+        self.prompt_version: str | None = None  # the version being judged, for the ledger
+
+    def generate(self, prompt: str, response_model: type[T]) -> T:
+        messages = [{"role": "user", "content": prompt}]
+        tokens = self.llm.count_tokens(messages)
+        if tokens > self.limits.max_input_tokens:
+            raise JudgeOutputError(
+                f"judge prompt of {tokens} tokens exceeds LLMOPS_JUDGE_MAX_INPUT_TOKENS="
+                f"{self.limits.max_input_tokens}"
+            )
+        completion, spent = metered_complete(
+            self.llm,
+            messages,
+            tokens,
+            self.limits.max_output_tokens,
+            self.settings.temperature,
+            self.store,
+            self.limits,
+            purpose="judge",
+            prompt_version=self.prompt_version,
+        )
+        self.cost_usd += spent
+        self.calls += 1
+        return parse_reply(completion.text, response_model)
+
+    async def agenerate(self, prompt: str, response_model: type[T]) -> T:
+        return self.generate(prompt, response_model)
+
+
+class RagasEmbeddings(BaseRagasEmbedding):
+    """Our embedder behind ragas' embedding interface."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        super().__init__()
+        self.embedder = embedder
+
+    def embed_text(self, text: str, **kwargs) -> list[float]:
+        return self.embed_texts([text])[0]
+
+    def embed_texts(self, texts: list[str], **kwargs) -> list[list[float]]:
+        return self.embedder.encode(list(texts)).tolist()
+
+    async def aembed_text(self, text: str, **kwargs) -> list[float]:
+        return self.embed_text(text)
+
+    async def aembed_texts(self, texts: list[str], **kwargs) -> list[list[float]]:
+        return self.embed_texts(texts)
+
+
+@dataclass(frozen=True)
+class JudgeScore:
+    """One judge metric on one question: mean and spread over the repeats, or why it failed."""
+
+    value: float
+    sd: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class JudgeInput:
+    question: str
+    answer: str
+    contexts: tuple[str, ...]
+    reference: str | None  # None for questions the knowledge base cannot answer
+    answered: bool  # False for an abstention: nothing to be faithful or relevant about
+
+
+class Judge:
+    """The four ragas judge metrics for one configured judge model."""
+
+    def __init__(self, llm: MeteredJudgeLLM, embedder: Embedder) -> None:
+        self.llm = llm
+        embeddings = RagasEmbeddings(embedder)
+        self.metrics = {
+            "faithfulness": Faithfulness(llm=llm),
+            "answer_relevancy": AnswerRelevancy(llm=llm, embeddings=embeddings, strictness=1),
+            "context_precision": ContextPrecisionWithReference(llm=llm),
+            "context_recall": ContextRecall(llm=llm),
+        }
+
+    @property
+    def model(self) -> str:
+        return self.llm.settings.model
+
+    def applicable(self, item: JudgeInput) -> dict[str, dict]:
+        """The metrics that mean something for `item`, with their ragas arguments."""
+        calls: dict[str, dict] = {}
+        if item.answered:
+            calls["answer_relevancy"] = {"user_input": item.question, "response": item.answer}
+            if item.contexts:
+                calls["faithfulness"] = {
+                    "user_input": item.question,
+                    "response": item.answer,
+                    "retrieved_contexts": list(item.contexts),
+                }
+        if item.reference is not None and item.contexts:
+            calls["context_precision"] = {
+                "user_input": item.question,
+                "reference": item.reference,
+                "retrieved_contexts": list(item.contexts),
+            }
+            calls["context_recall"] = {
+                "user_input": item.question,
+                "retrieved_contexts": list(item.contexts),
+                "reference": item.reference,
+            }
+        return calls
+
+    def score(self, item: JudgeInput, metrics: Sequence[str] = JUDGE_METRICS) -> dict:
+        """{metric: JudgeScore} for the applicable `metrics`, each judged `repeats` times.
+
+        A judge reply that cannot be parsed makes that metric NaN for this question, with the
+        reason; a budget refusal stops the evaluation.
+        """
+        scores = {}
+        for name, kwargs in self.applicable(item).items():
+            if name not in metrics:
+                continue
+            values, error = [], None
+            for _ in range(self.llm.settings.repeats):
+                try:
+                    values.append(float(asyncio.run(self.metrics[name].ascore(**kwargs)).value))
+                except JudgeOutputError as exc:
+                    error = str(exc)
+            finite = [v for v in values if not math.isnan(v)]
+            scores[name] = JudgeScore(
+                value=statistics.fmean(finite) if finite else math.nan,
+                sd=statistics.pstdev(finite) if len(finite) > 1 else 0.0,
+                error=error if not finite else None,
+            )
+        return scores
+
+
+def calibrate(
+    judge: Judge, cases: Sequence[CalibrationCase], progress: Callable[[int], None] | None = None
+) -> Calibration:
+    """Score the calibration set with `judge` and measure its agreement with the people."""
+    faithful, relevant = [], []
+    for i, case in enumerate(cases, start=1):
+        item = JudgeInput(case.question, case.answer, (case.context,), None, answered=True)
+        scores = judge.score(item, ("faithfulness", "answer_relevancy"))
+        faithful.append(scores["faithfulness"].value)
+        relevant.append(scores["answer_relevancy"].value)
+        if progress:
+            progress(i)
+    return Calibration(
+        model=judge.model,
+        faithful=agreement([c.faithful for c in cases], faithful),
+        relevant=agreement([c.relevant for c in cases], relevant),
+    )
