@@ -13,6 +13,7 @@ export LLMOPS_HOME ?= $(CURDIR)/.llmops
 export DAGSTER_HOME := $(LLMOPS_HOME)/dagster
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+export TORCH_WHEELS
 
 .PHONY: install lock lock-check run ui test lint format bench ui-check bench-corpus bench-embedder bench-context \
 	bench-drift bench-guardrails

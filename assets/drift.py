@@ -13,7 +13,7 @@ from assets.index import LANCEDB_WRITE_POOL, log_progress
 from llmops.config import Settings
 from llmops.markdown import md_text
 from llmops.monitoring.check import DRIFT, NO_DRIFT, DriftCheck, run_drift_check
-from llmops.monitoring.drift import EmergingTopic
+from llmops.monitoring.drift import EVIDENTLY_MISSING, EmergingTopic, evidently_installed
 from llmops.monitoring.query_embeddings import evalset_window, query_window, sync_query_embeddings
 from llmops.monitoring.query_log import logged_queries, summarize
 from llmops.monitoring.windows import DayRange, DriftSettings
@@ -158,6 +158,8 @@ def _metadata(check: DriftCheck) -> dict[str, Any]:
     }
     if check.html_path is not None:
         metadata["html_report"] = dg.MetadataValue.path(str(check.html_path))
+    if not evidently_installed():
+        metadata["evidently"] = EVIDENTLY_MISSING
     if result.evidently is not None:
         ev = result.evidently
         metadata |= {

@@ -16,7 +16,7 @@ from llmops.config import PROJECT_ROOT, Settings
 from llmops.costs.budget import BudgetLimits
 from llmops.evaluation.calibration import Calibration, load_calibration_set
 from llmops.evaluation.evalsets import EvalCase, evalset_path, load_evalset
-from llmops.evaluation.judge import Judge, JudgeSettings, MeteredJudgeLLM
+from llmops.evaluation.judge import Judge, JudgeSettings
 from llmops.evaluation.promotion import Evaluator, evaluate, load_or_calibrate
 from llmops.evaluation.scoring import EvalAnswers, JudgeState, evalset_digest, summary_markdown
 from llmops.prompts.registry import resolve
@@ -230,7 +230,7 @@ def _evaluator(
             timeout_s=llm.timeout_s,
             max_retries=llm.max_retries,
         )
-        evaluator.judge = Judge(MeteredJudgeLLM(judge_llm, store, judge_settings, limits), embedder)
+        evaluator.judge = Judge.metered(judge_llm, store, judge_settings, limits, embedder)
         calibration = calibrate_judge(evaluator.judge, evaluator.scores_dir, log)
         evaluator.judge_state = JudgeState(judge_settings.model, calibration)
     return evaluator

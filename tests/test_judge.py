@@ -12,10 +12,10 @@ from llmops.evaluation.judge import (
     JudgeInput,
     JudgeOutputError,
     JudgeSettings,
-    MeteredJudgeLLM,
     calibrate,
     parse_reply,
 )
+from llmops.evaluation.ragas_adapters import MeteredJudgeLLM
 from resources.llm import LLMClient
 from tests import rule_judge
 from tests.conftest import PROJECT_ROOT

@@ -1,9 +1,9 @@
-"""LLM-as-judge: ragas 0.4 metrics scored by a judge model through our own LLM client.
+"""LLM-as-judge: ragas 0.4 metrics scored by a judge model through our own LLM client
+(`llmops.evaluation.ragas_adapters`), so every judge call obeys the daily budget and lands in
+the usage ledger with purpose `judge`.
 
-ragas' metric collections want an "instructor" LLM; `MeteredJudgeLLM` is that interface on top
-of `LLMClient`, so every judge call obeys the daily budget and lands in the usage ledger with
-purpose `judge`, and ragas never opens a client of its own. `RagasEmbeddings` hands ragas our
-embedder, so answer relevancy and semantic similarity use the same model as retrieval.
+ragas comes with the `judge` extra: this module imports it only when a judge is built, so the
+rest of evaluation (and the Dagster code location) loads without it.
 """
 
 import asyncio
@@ -14,28 +14,21 @@ import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
-
-os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # ragas' usage analytics phone home
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from ragas.embeddings.base import BaseRagasEmbedding
-from ragas.llms.base import InstructorBaseRagasLLM
-from ragas.metrics.collections import (
-    AnswerRelevancy,
-    ContextPrecisionWithReference,
-    ContextRecall,
-    Faithfulness,
-)
 
 from llmops.config import positive_int_env
 from llmops.costs.budget import BudgetLimits
-from llmops.costs.metering import metered_complete
 from llmops.errors import InputError, LlmopsError
 from llmops.evaluation.calibration import Calibration, CalibrationCase, agreement
+from llmops.extras import needs_extra
 from resources.embedder import Embedder
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
+
+if TYPE_CHECKING:
+    from llmops.evaluation.ragas_adapters import MeteredJudgeLLM
 
 JUDGE_METRICS = ("faithfulness", "answer_relevancy", "context_precision", "context_recall")
 T = TypeVar("T", bound=BaseModel)
@@ -98,71 +91,6 @@ def parse_reply(text: str, model: type[T]) -> T:
         raise JudgeOutputError(f"judge reply is not a valid {model.__name__}: {first}") from exc
 
 
-class MeteredJudgeLLM(InstructorBaseRagasLLM):
-    """ragas' structured-output LLM interface, answered by `LLMClient` within the budget."""
-
-    def __init__(
-        self, llm: LLMClient, store: MetadataStore, settings: JudgeSettings, limits: BudgetLimits
-    ) -> None:
-        self.llm = llm
-        self.store = store
-        self.settings = settings
-        self.limits = BudgetLimits(
-            max_input_tokens=settings.max_input_tokens,
-            max_output_tokens=settings.max_output_tokens,
-            daily_budget_usd=limits.daily_budget_usd,
-        )
-        self.cost_usd = 0.0
-        self.calls = 0
-        self.prompt_version: str | None = None  # the version being judged, for the ledger
-
-    def generate(self, prompt: str, response_model: type[T]) -> T:
-        messages = [{"role": "user", "content": prompt}]
-        tokens = self.llm.count_tokens(messages)
-        if tokens > self.limits.max_input_tokens:
-            raise JudgeOutputError(
-                f"judge prompt of {tokens} tokens exceeds LLMOPS_JUDGE_MAX_INPUT_TOKENS="
-                f"{self.limits.max_input_tokens}"
-            )
-        completion, spent = metered_complete(
-            self.llm,
-            messages,
-            tokens,
-            self.limits.max_output_tokens,
-            self.settings.temperature,
-            self.store,
-            self.limits,
-            purpose="judge",
-            prompt_version=self.prompt_version,
-        )
-        self.cost_usd += spent
-        self.calls += 1
-        return parse_reply(completion.text, response_model)
-
-    async def agenerate(self, prompt: str, response_model: type[T]) -> T:
-        return self.generate(prompt, response_model)
-
-
-class RagasEmbeddings(BaseRagasEmbedding):
-    """Our embedder behind ragas' embedding interface."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        super().__init__()
-        self.embedder = embedder
-
-    def embed_text(self, text: str, **kwargs) -> list[float]:
-        return self.embed_texts([text])[0]
-
-    def embed_texts(self, texts: list[str], **kwargs) -> list[list[float]]:
-        return self.embedder.encode(list(texts)).tolist()
-
-    async def aembed_text(self, text: str, **kwargs) -> list[float]:
-        return self.embed_text(text)
-
-    async def aembed_texts(self, texts: list[str], **kwargs) -> list[list[float]]:
-        return self.embed_texts(texts)
-
-
 @dataclass(frozen=True)
 class JudgeScore:
     """One judge metric on one question: mean and spread over the repeats, or why it failed."""
@@ -184,7 +112,16 @@ class JudgeInput:
 class Judge:
     """The four ragas judge metrics for one configured judge model."""
 
-    def __init__(self, llm: MeteredJudgeLLM, embedder: Embedder) -> None:
+    def __init__(self, llm: "MeteredJudgeLLM", embedder: Embedder) -> None:
+        with needs_extra("judge"):
+            from ragas.metrics.collections import (
+                AnswerRelevancy,
+                ContextPrecisionWithReference,
+                ContextRecall,
+                Faithfulness,
+            )
+
+            from llmops.evaluation.ragas_adapters import RagasEmbeddings
         self.llm = llm
         embeddings = RagasEmbeddings(embedder)
         self.metrics = {
@@ -193,6 +130,21 @@ class Judge:
             "context_precision": ContextPrecisionWithReference(llm=llm),
             "context_recall": ContextRecall(llm=llm),
         }
+
+    @classmethod
+    def metered(
+        cls,
+        llm: LLMClient,
+        store: MetadataStore,
+        settings: JudgeSettings,
+        limits: BudgetLimits,
+        embedder: Embedder,
+    ) -> "Judge":
+        """A judge whose every call goes through `llm` within `limits`, into the usage ledger."""
+        with needs_extra("judge"):
+            from llmops.evaluation.ragas_adapters import MeteredJudgeLLM
+
+        return cls(MeteredJudgeLLM(llm, store, settings, limits), embedder)
 
     @property
     def model(self) -> str:

@@ -18,7 +18,6 @@ from uuid import uuid4
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
-from ragas.metrics.collections import NonLLMStringSimilarity, SemanticSimilarity
 
 from llmops.answering.checks import abstained, groundedness
 from llmops.answering.rag import NO_ANSWER, RagSettings, above_floor, generate, retrieve_with
@@ -30,8 +29,8 @@ from llmops.evaluation.judge import (
     NOT_CONFIGURED,
     Judge,
     JudgeInput,
-    RagasEmbeddings,
 )
+from llmops.extras import needs_extra
 from llmops.prompts.registry import spec_of
 from llmops.retrieval.metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
 from llmops.safepaths import inside
@@ -165,6 +164,10 @@ def score_answers(
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """One row per question: every metric that applies to it (NaN where one does not)."""
+    with needs_extra("judge"):
+        from ragas.metrics.collections import NonLLMStringSimilarity, SemanticSimilarity
+
+        from llmops.evaluation.ragas_adapters import RagasEmbeddings
     semantic = SemanticSimilarity(embeddings=RagasEmbeddings(embedder))
     string = NonLLMStringSimilarity()
     rows = []

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from llmops.extras import needs_extra
 from llmops.guardrails.config import GuardrailsConfig
 from llmops.guardrails.injection import (
     InjectionRulesCheck,
@@ -62,16 +63,15 @@ class GuardResult:
 def redact(text: str, verdicts: list[Verdict]) -> str:
     """`text` with the spans of triggered redact verdicts replaced by `<TYPE>` (overlaps are
     resolved by presidio-anonymizer: the higher-scoring, then the longer span wins)."""
-    from presidio_anonymizer.entities import RecognizerResult
-
-    found = [
-        RecognizerResult(s.type, s.start, s.end, v.score or 1.0)
-        for v in verdicts
-        if v.triggered and v.action == "redact"
-        for s in v.spans
+    spans = [
+        (s, v.score) for v in verdicts if v.triggered and v.action == "redact" for s in v.spans
     ]
-    if not found:
+    if not spans:
         return text
+    with needs_extra("guardrails"):
+        from presidio_anonymizer.entities import RecognizerResult
+
+    found = [RecognizerResult(s.type, s.start, s.end, score or 1.0) for s, score in spans]
     return _anonymizer().anonymize(text=text, analyzer_results=found).text
 
 
@@ -107,7 +107,8 @@ class Guardrails:
 
     def _build(self, settings: Any) -> Check:
         if isinstance(settings, PiiSettings):
-            from llmops.guardrails.pii import PiiCheck  # Presidio and spaCy: only when used
+            with needs_extra("guardrails"):  # Presidio and spaCy: only when used
+                from llmops.guardrails.pii import PiiCheck
 
             return PiiCheck(settings)
         if isinstance(settings, InjectionRulesSettings):

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmops.extras import needs_extra
 from llmops.guardrails.verdicts import Action, Span, Verdict
 
 
@@ -27,7 +28,8 @@ class ProfanityCheck:
     needs_vector = False
 
     def __init__(self, settings: ProfanitySettings) -> None:
-        from profanity_check import predict_prob
+        with needs_extra("guardrails"):
+            from profanity_check import predict_prob
 
         self.action = settings.action
         self.threshold = settings.threshold

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmops.monitoring.drift import DriftReport, compare_windows, evidently_html, explain
+from llmops.monitoring.drift import (
+    DriftReport,
+    compare_windows,
+    evidently_html,
+    evidently_installed,
+    explain,
+)
 from llmops.monitoring.query_embeddings import QueryWindow
 from llmops.monitoring.windows import DriftWindows
 
@@ -77,7 +83,7 @@ def run_drift_check(
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = None
-    if with_html:
+    if with_html and evidently_installed():
         html_path = out_dir / "evidently.html"
         html_path.write_text(evidently_html(reference.vectors, current.vectors), encoding="utf-8")
     check = DriftCheck(

@@ -24,6 +24,7 @@ centroid distance) are computed on the same windows and reported beside ours.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -104,6 +105,18 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     n_pos = int(positive.sum())
     n_neg = len(scores) - n_pos
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+EVIDENTLY_MISSING = (
+    "evidently is not installed, so its scores and HTML report are left out: "
+    "pip install 'llmops[drift-reports]'"
+)
+
+
+def evidently_installed() -> bool:
+    """Whether the `drift-reports` extra is there: the verdict is ours either way, evidently's
+    scores and report only sit beside it."""
+    return importlib.util.find_spec("evidently") is not None
 
 
 def evidently_scores(reference: np.ndarray, current: np.ndarray) -> EvidentlyScores:
@@ -201,7 +214,7 @@ def detect_drift(
     ]
     cutoff = float(np.quantile(witness[:n], DEFAULT_TAIL))
     ev = None
-    if with_evidently:
+    if with_evidently and evidently_installed():
         ev = evidently_scores(
             _subsample(ref, MAX_EVIDENTLY_PER_WINDOW, rng),
             _subsample(cur, MAX_EVIDENTLY_PER_WINDOW, rng),
