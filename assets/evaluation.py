@@ -16,7 +16,8 @@ from llmops.config import PROJECT_ROOT, Settings
 from llmops.costs.budget import BudgetLimits
 from llmops.evaluation.calibration import Calibration, load_calibration_set
 from llmops.evaluation.evalsets import EvalCase, evalset_path, load_evalset
-from llmops.evaluation.judge import Judge, JudgeSettings
+from llmops.evaluation.judge import Judge
+from llmops.evaluation.judge_model import JudgeSettings
 from llmops.evaluation.promotion import Evaluator, evaluate, load_or_calibrate
 from llmops.evaluation.scoring import EvalAnswers, JudgeState, evalset_digest, summary_markdown
 from llmops.prompts.registry import resolve

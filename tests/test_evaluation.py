@@ -8,7 +8,7 @@ import pytest
 
 from llmops.costs.budget import BudgetLimits
 from llmops.evaluation.evalsets import EvalCase
-from llmops.evaluation.judge import NOT_CONFIGURED
+from llmops.evaluation.judge_model import NOT_CONFIGURED
 from llmops.evaluation.scoring import (
     JudgeState,
     answer_cases,

@@ -7,14 +7,8 @@ from pydantic import BaseModel
 
 from llmops.costs.budget import BudgetExceededError, BudgetLimits
 from llmops.evaluation.calibration import load_calibration_set
-from llmops.evaluation.judge import (
-    Judge,
-    JudgeInput,
-    JudgeOutputError,
-    JudgeSettings,
-    calibrate,
-    parse_reply,
-)
+from llmops.evaluation.judge import Judge, JudgeInput, calibrate
+from llmops.evaluation.judge_model import JudgeOutputError, JudgeSettings, parse_reply
 from llmops.evaluation.ragas_adapters import MeteredJudgeLLM
 from resources.llm import LLMClient
 from tests import rule_judge

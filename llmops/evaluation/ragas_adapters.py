@@ -17,7 +17,7 @@ from ragas.llms.base import InstructorBaseRagasLLM
 
 from llmops.costs.budget import BudgetLimits
 from llmops.costs.metering import metered_complete
-from llmops.evaluation.judge import JudgeOutputError, JudgeSettings, parse_reply
+from llmops.evaluation.judge_model import JudgeOutputError, JudgeSettings, parse_reply
 from resources.embedder import Embedder
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore

@@ -24,12 +24,8 @@ from llmops.answering.rag import NO_ANSWER, RagSettings, above_floor, generate, 
 from llmops.costs.budget import BudgetLimits
 from llmops.evaluation.calibration import Calibration
 from llmops.evaluation.evalsets import EvalCase
-from llmops.evaluation.judge import (
-    JUDGE_METRICS,
-    NOT_CONFIGURED,
-    Judge,
-    JudgeInput,
-)
+from llmops.evaluation.judge import JUDGE_METRICS, Judge, JudgeInput
+from llmops.evaluation.judge_model import NOT_CONFIGURED
 from llmops.extras import needs_extra
 from llmops.prompts.registry import spec_of
 from llmops.retrieval.metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
