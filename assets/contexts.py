@@ -42,10 +42,11 @@ def context_versions(
     ones `candidate`); `production` moves only through `llmops context promote`."""
     folder = Path(config.contexts_dir) if config.contexts_dir else Settings.from_env().contexts_dir
     files = load_context_files(folder)
-    added = register(files, metadata_store)
-    versions = metadata_store.context_versions()
+    store = metadata_store.get_client()
+    added = register(files, store)
+    versions = store.contexts.versions()
     context.instance.add_dynamic_partitions(CONTEXT_VERSIONS.name, [v.ref for v in versions])
-    labels = metadata_store.context_labels()
+    labels = store.contexts.labels()
     return dg.MaterializeResult(
         metadata={
             "configurations": float(len(files)),
@@ -87,7 +88,8 @@ def context_experiments(
     comparison with every earlier experiment marks the Pareto-optimal configurations, and a
     version other than production is gated against it."""
     settings = Settings.from_env()
-    record = resolve(metadata_store, context.partition_key)
+    store = metadata_store.get_client()
+    record = resolve(store, context.partition_key)
     benchmarks = [
         Benchmark(
             b.name, Path(b.docs_dir), evalset_path(b.evalset, settings.evalsets_dir), b.corpus
@@ -102,7 +104,7 @@ def context_experiments(
     table = comparison(load_summaries(settings.reports_dir))
     comparison_path = settings.reports_dir / "experiments" / "comparison.parquet"
     table.to_parquet(comparison_path, index=False)
-    production = metadata_store.context_labels().get(PRODUCTION)
+    production = store.contexts.labels().get(PRODUCTION)
     gate = "this is the production configuration"
     if production and production != record.ref:
         try:

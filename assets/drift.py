@@ -37,7 +37,7 @@ def query_log(
 ) -> dg.MaterializeResult:
     """The questions the assistant served on one UTC day (rows of the metadata store's query
     log), with counts per status and prompt version, latency and cost."""
-    records = logged_queries(metadata_store, _day(context))
+    records = logged_queries(metadata_store.get_client(), _day(context))
     summary = summarize(records)
     return dg.MaterializeResult(
         metadata={
@@ -61,7 +61,7 @@ def query_embeddings(
     """The day's questions as vectors in LanceDB (`queries_<model>`), encoded once per query id,
     so a drift check reads its windows instead of encoding them."""
     result = sync_query_embeddings(
-        logged_queries(metadata_store, _day(context)),
+        logged_queries(metadata_store.get_client(), _day(context)),
         embedder,
         vector_store,
         progress=log_progress(context.log, "encoded"),
@@ -106,7 +106,7 @@ def embedding_drift_report(
     windows = drift.windows(date.fromisoformat(context.partition_key))
     window = partial(
         query_window,
-        store=metadata_store,
+        store=metadata_store.get_client(),
         embedder=embedder,
         vectors=vector_store,
         progress=log_progress(context.log, "encoded"),

@@ -78,7 +78,7 @@ def eval_answers(
     llm: LLMClient,
 ) -> dg.Output:
     """The RAG answer of this prompt version to every eval question (ledger purpose `eval`)."""
-    prompt = resolve(metadata_store, context.partition_key)
+    prompt = resolve(metadata_store.get_client(), context.partition_key)
     answers = _evaluator(embedder, vector_store, metadata_store, llm).answer(
         eval_dataset.cases, prompt, log_progress(context.log, "answered")
     )
@@ -202,7 +202,7 @@ def judge_calibration(
 def _evaluator(
     embedder: Embedder,
     vectors: VectorStore | None,
-    store: MetadataStore,
+    metadata_store: MetadataStore,
     llm: LLMClient,
     with_judge: bool = False,
     log: dg.DagsterLogManager | None = None,
@@ -211,6 +211,7 @@ def _evaluator(
     configuration; with `with_judge`, the configured judge, calibrated."""
     settings = Settings.from_env()
     limits = BudgetLimits.from_env()
+    store = metadata_store.get_client()
     context, context_embedder = serving_context(store, embedder)
     evaluator = Evaluator(
         embedder,

@@ -20,7 +20,7 @@ from resources.metadata_store import MetadataStore
 @dg.asset(group_name="monitoring")
 def feedback_summary(metadata_store: MetadataStore) -> dg.MaterializeResult:
     """Thumbs up and down per day and prompt version; the overall thumbs-down rate is plotted."""
-    table = feedback_rates(*rated_queries(metadata_store))
+    table = feedback_rates(*rated_queries(metadata_store.get_client()))
     up, down = int(table["up"].sum()), int(table["down"].sum())
     rows = "\n".join(
         f"| {r.day} | {r.prompt} | {r.up} | {r.down} | {r.down_rate:.0%} |"
@@ -57,7 +57,7 @@ def feedback_eval_candidates(
 ) -> dg.MaterializeResult:
     """Every thumbs-down answer as a proposed eval case in `evalsets/candidates/`."""
     settings = Settings.from_env()
-    proposals = propose_cases(*rated_queries(metadata_store))
+    proposals = propose_cases(*rated_queries(metadata_store.get_client()))
     written = write_proposals(proposals, settings.candidates_dir, settings.default_evalset)
     pending = sorted(p.stem for p in settings.candidates_dir.glob("*.json"))
     context.log.info(f"{len(written)} new proposed eval case(s) in {settings.candidates_dir}")

@@ -46,7 +46,9 @@ def guardrail_report(
     """Guardrail events of the last 30 days: per day and check, the block rate per day, the
     most triggered rules, and the quarantined chunks of the index."""
     now = datetime.now(UTC)
-    events = metadata_store.guardrail_events(since=now - timedelta(days=WINDOW_DAYS))
+    events = metadata_store.get_client().guardrail_events.find(
+        since=now - timedelta(days=WINDOW_DAYS)
+    )
     summary = summarize(events, now.date())
     quarantined = vector_store.quarantined_chunks(embedder.model_id)
     checks = sorted({c for _, c in summary.triggered_by_day_check})
@@ -113,7 +115,9 @@ def benign_anchors(
     evalset = evalset_path(config.evalset, Settings.from_env().evalsets_dir)
     questions = [c.question for c in load_evalset(evalset)] if evalset.is_file() else []
     served = served_questions(
-        metadata_store.queries(since=datetime.now(UTC) - timedelta(days=SERVED_DAYS))
+        metadata_store.get_client().queries.find(
+            since=datetime.now(UTC) - timedelta(days=SERVED_DAYS)
+        )
     )
     semantic = next(
         (s for s in load_guardrails_config().input if isinstance(s, InjectionSemanticSettings)),

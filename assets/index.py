@@ -149,7 +149,7 @@ def production_context_index(
     """The production context configuration's own index of the knowledge base, kept up to date
     with the main one, when that configuration chunks or embeds differently; otherwise the
     main table serves it and there is nothing to do."""
-    record = production(metadata_store)
+    record = production(metadata_store.get_client())
     if record is None:
         return dg.MaterializeResult(metadata={"serving": "no context registered: the main table"})
     spec = spec_of(record)

@@ -35,7 +35,7 @@ def cost_report(metadata_store: MetadataStore) -> dg.MaterializeResult:
     the month end, from the usage ledger."""
     today = datetime.now(UTC).date()
     month_start = datetime(today.year, today.month, 1, tzinfo=UTC)
-    report = costs.cost_report(metadata_store.usage(since=month_start), today)
+    report = costs.cost_report(metadata_store.get_client().usage.find(since=month_start), today)
     status = costs.budget_status(
         report, BudgetLimits.from_env().daily_budget_usd, costs.monthly_budget_from_env()
     )

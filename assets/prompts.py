@@ -30,17 +30,18 @@ def prompt_versions(
     `candidate`); labels move only through promote and rollback."""
     folder = Path(config.prompts_dir) if config.prompts_dir else Settings.from_env().prompts_dir
     files = load_prompt_files(folder)
-    added = register(files, metadata_store)
+    store = metadata_store.get_client()
+    added = register(files, store)
     context.instance.add_dynamic_partitions(
         PROMPT_VERSIONS.name,
-        [partition_key(v.name, v.version) for v in metadata_store.prompt_versions()],
+        [partition_key(v.name, v.version) for v in store.prompts.versions()],
     )
     rows = []
     for file in files:
-        labels = metadata_store.labels(file.spec.name)
+        labels = store.prompts.labels(file.spec.name)
         rows.append(
             f"| {file.spec.name} | {labels.get(PRODUCTION, '')} | {labels.get(CANDIDATE, '')} "
-            f"| {len(metadata_store.prompt_versions(file.spec.name))} |"
+            f"| {len(store.prompts.versions(file.spec.name))} |"
         )
     return dg.MaterializeResult(
         metadata={

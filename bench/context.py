@@ -42,8 +42,8 @@ from llmops.retrieval.experiments import (
     run_experiment,
 )
 from llmops.retrieval.metrics import bootstrap_mean
+from llmops.storage.metadata.client import MetadataClient
 from resources.embedder import Embedder
-from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 
 DESCRIPTION = "bench/context.py"
@@ -99,7 +99,7 @@ def main(argv: list[str]) -> None:
     ]
     configs = [c for c in [*shipped, *BASELINES, *SWEEP] if not names or c.name in names]
     configs += [b for b in BASELINES if b not in configs]
-    store = MetadataStore(url=settings.database_url)
+    store = MetadataClient(url=settings.database_url)
     vectors = VectorStore(uri=settings.lancedb_uri)
     embedder = Embedder()
     started = time.perf_counter()
@@ -108,7 +108,7 @@ def main(argv: list[str]) -> None:
     print(f"{NAIVE}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     register([ContextFile(settings.contexts_dir / f"{c.name}.yaml", c) for c in configs], store)
     for config in configs:
-        record = store.context_version(config.name, config.version)
+        record = store.contexts.get(config.name, config.version)
         if reuse and _measured(settings, record.ref):
             print(f"{record.ref}: saved experiment reused", file=sys.stderr)
             continue

@@ -312,8 +312,9 @@ def time_check(
 
     from assets.drift import embedding_drift_report
     from llmops.monitoring.drift import compare_windows
+    from llmops.storage.metadata.records import QueryRecord
+    from llmops.storage.metadata.rows import QueryLogRow
     from resources.embedder import Embedder
-    from resources.metadata_store import QueryLogRow, QueryRecord
     from resources.vector_store import VectorStore, query_schema
     from tests.conftest import CORPUS, materialize_index
 
@@ -355,7 +356,7 @@ def time_check(
                 )
                 for t in texts
             ]
-            with resources["metadata_store"].session() as session:  # bulk: setup only
+            with resources["metadata_store"].get_client().session() as session:  # bulk: setup only
                 session.add_all(
                     QueryLogRow(**{**r.__dict__, "chunks": [], "guardrails": []}) for r in records
                 )

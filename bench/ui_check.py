@@ -330,13 +330,13 @@ class Dagster(DagsterGraphQL):
 
 def production_partitions(home: Path, keys: list[str]) -> list[str]:
     """The partition keys `NAME@VERSION` that are the production version of their prompt."""
-    from resources.metadata_store import MetadataStore
+    from llmops.storage.metadata.client import MetadataClient
 
-    store = MetadataStore(url=f"sqlite:///{home / 'llmops.db'}")
+    store = MetadataClient(url=f"sqlite:///{home / 'llmops.db'}")
     production = []
     for key in keys:
         name, _, version = key.partition("@")
-        if store.label(name, "production") == version:
+        if store.prompts.label(name, "production") == version:
             production.append(key)
     if not production:
         raise CheckFailed(f"no production prompt version among the partitions {keys}")

@@ -11,13 +11,14 @@ from llmops.knowledge.documents import manifest_digest
 from llmops.monitoring.check import DRIFT
 from llmops.prompts.registry import CANDIDATE, PRODUCTION
 from llmops.prompts.specs import load_prompt_files
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import Alert
 from pipelines.jobs import (
     evaluate_job,
     propose_eval_cases_job,
     register_prompts_job,
     reindex_job,
 )
-from resources.metadata_store import Alert, MetadataStore
 
 
 @dg.sensor(
@@ -53,17 +54,17 @@ def new_prompt_version(context: dg.SensorEvaluationContext) -> dg.SensorResult |
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=versions)], cursor=versions)
 
 
-def metadata_store_from_env() -> MetadataStore:
-    return MetadataStore(url=Settings.from_env().database_url)
+def metadata_store_from_env() -> MetadataClient:
+    return MetadataClient(url=Settings.from_env().database_url)
 
 
-def production_keys(store: MetadataStore) -> list[str]:
+def production_keys(store: MetadataClient) -> list[str]:
     """The partition key of every prompt's production version."""
-    names = sorted({v.name for v in store.prompt_versions()})
+    names = sorted({v.name for v in store.prompts.versions()})
     return [
         partition_key(name, version)
         for name in names
-        if (version := store.label(name, PRODUCTION)) is not None
+        if (version := store.prompts.label(name, PRODUCTION)) is not None
     ]
 
 
@@ -76,8 +77,8 @@ def production_keys(store: MetadataStore) -> list[str]:
 def evaluate_new_candidate(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     store = metadata_store_from_env()
     requests = []
-    for name in sorted({v.name for v in store.prompt_versions()}):
-        labels = store.labels(name)
+    for name in sorted({v.name for v in store.prompts.versions()}):
+        labels = store.prompts.labels(name)
         candidate = labels.get(CANDIDATE)
         if candidate is None or candidate == labels.get(PRODUCTION):
             continue
@@ -124,7 +125,7 @@ NEW_NEGATIVE_FEEDBACK = 3
 )
 def negative_feedback(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     seen = int(context.cursor or 0)
-    new = [f for f in metadata_store_from_env().feedback() if f.id > seen]
+    new = [f for f in metadata_store_from_env().feedback.find() if f.id > seen]
     down = [f for f in new if f.rating == "down"]
     if len(down) < NEW_NEGATIVE_FEEDBACK:
         return dg.SkipReason(
@@ -166,7 +167,7 @@ def drift_detected(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
         if status is None or status.value != DRIFT:
             continue  # a warning (too few questions), not drift
         details = {k: v.value for k, v in evaluation.metadata.items()}
-        store.add_alert(
+        store.alerts.add(
             Alert(
                 kind="semantic_drift",
                 key=f"semantic_drift:{record.run_id}",

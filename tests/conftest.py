@@ -100,9 +100,9 @@ def materialize_index(
 @pytest.fixture
 def metadata(tmp_path: Path):
     """A migrated SQLite metadata store in a temporary folder."""
-    from resources.metadata_store import MetadataStore
+    from llmops.storage.metadata.client import MetadataClient
 
-    return MetadataStore(url=f"sqlite:///{tmp_path / 'llmops.db'}")
+    return MetadataClient(url=f"sqlite:///{tmp_path / 'llmops.db'}")
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +119,7 @@ def service_index(tmp_path_factory, embedder: Embedder) -> Path:
 
 def query_record(question: str, **changes):
     """A served answer to `question` as the query log stores it; `changes` override fields."""
-    from resources.metadata_store import QueryRecord
+    from llmops.storage.metadata.records import QueryRecord
 
     values = {
         "question": question,

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from resources.metadata_store import MetadataStore
+from llmops.storage.metadata.client import MetadataClient
 from tests.conftest import PROJECT_ROOT
 from tests.pg import fresh_database
 from tests.test_cli_edge_inputs import home, refused  # noqa: F401 (the fixture)
@@ -26,7 +26,7 @@ def test_a_metadata_store_at_an_unknown_revision_is_one_line(
     tmp_path, monkeypatch, capsys, backend
 ):
     def check(url: str) -> None:
-        store = MetadataStore(url=url)
+        store = MetadataClient(url=url)
         at_unknown_revision(store)
         store.engine.dispose()
         monkeypatch.setenv("LLMOPS_DATABASE_URL", url)
@@ -59,7 +59,7 @@ def test_a_dagster_storage_that_cannot_be_opened_is_one_line(monkeypatch, capsys
     """Another tool's Alembic revision in the database Dagster is told to use: Dagster cannot
     locate it and stops with alembic's traceback; the CLI says it in one line."""
     with fresh_database("dagster_errors") as url:
-        with MetadataStore(url=url).engine.begin() as connection:
+        with MetadataClient(url=url).engine.begin() as connection:
             connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
             connection.execute(text("INSERT INTO alembic_version VALUES ('0badc0ffee00')"))
         monkeypatch.setenv("LLMOPS_DAGSTER_YAML", str(PROJECT_ROOT / "deploy" / "dagster.yaml"))

@@ -25,6 +25,7 @@ from llmops.retrieval.experiments import (
 )
 from llmops.retrieval.search import cap_per_document, retrieve
 from resources.llm import LLMClient
+from resources.metadata_store import MetadataStore
 from resources.vector_store import SearchHit, table_name
 from tests.conftest import PROJECT_ROOT, write_docs
 from tests.llm_server import ScriptedLLMServer, ok
@@ -184,7 +185,7 @@ def test_experiments_reuse_indexes_and_gate_promotion(tmp_path, docs, embedder, 
     assert (reports / "experiments" / f"floor_{worse.version}" / "per_question.parquet").exists()
 
     assert promotion_blocker(reports, good.ref, worse.ref) is None
-    metadata.move_context_label(PRODUCTION, good.name, good.version, "gate passed")
+    metadata.contexts.move_label(good.name, PRODUCTION, good.version, "gate passed")
     blocker = promotion_blocker(reports, worse.ref, good.ref)
     assert blocker is not None
     assert "hit@5" in blocker
@@ -241,7 +242,7 @@ def test_ask_retrieves_with_the_production_context(tmp_path, docs, embedder, sto
             BudgetLimits(max_input_tokens=2048, max_output_tokens=100),
             settings,
         )
-    logged = metadata.query(served.query_id)
+    logged = metadata.queries.get(served.query_id)
     assert logged.context == record.ref
     assert logged.table_name == table_name(settings.index_id)
     assert logged.chunks[0].source == "leave.md"
@@ -262,7 +263,11 @@ def test_reindex_keeps_the_production_context_index(tmp_path, docs, embedder, st
     def reindex() -> dict:
         result = dg.materialize(
             [*assets, index.production_context_index],
-            resources={"embedder": embedder, "vector_store": store, "metadata_store": metadata},
+            resources={
+                "embedder": embedder,
+                "vector_store": store,
+                "metadata_store": MetadataStore(url=metadata.url),
+            },
             run_config={"ops": {"source_documents": {"config": {"docs_dir": str(docs)}}}},
         )
         node = result.asset_materializations_for_node("production_context_index")[0]

@@ -17,7 +17,9 @@ from llmops.costs.report import (
     summary_markdown,
 )
 from llmops.errors import InputError
-from resources.metadata_store import MetadataStore, UsageRecord
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import UsageRecord
+from resources.metadata_store import MetadataStore
 
 TODAY = date(2025, 6, 10)  # 10 days into a 30-day month
 
@@ -245,13 +247,15 @@ def test_markdown_tables():
     assert "1 calls refused" in summary
 
 
-def _materialize(store: MetadataStore, monkeypatch, daily_budget: str | None):
+def _materialize(store: MetadataClient, monkeypatch, daily_budget: str | None):
     monkeypatch.delenv("LLMOPS_MONTHLY_BUDGET_USD", raising=False)
     if daily_budget is None:
         monkeypatch.delenv("LLMOPS_DAILY_BUDGET_USD", raising=False)
     else:
         monkeypatch.setenv("LLMOPS_DAILY_BUDGET_USD", daily_budget)
-    result = dg.materialize([cost_report_asset], resources={"metadata_store": store})
+    result = dg.materialize(
+        [cost_report_asset], resources={"metadata_store": MetadataStore(url=store.url)}
+    )
     assert result.success
     metadata = result.asset_materializations_for_node("cost_report")[0].metadata
     (check,) = result.get_asset_check_evaluations()
@@ -260,14 +264,14 @@ def _materialize(store: MetadataStore, monkeypatch, daily_budget: str | None):
 
 
 @pytest.fixture
-def ledger(metadata: MetadataStore) -> MetadataStore:
+def ledger(metadata: MetadataClient) -> MetadataClient:
     """0.85 USD charged now (0.625 answer, 0.225 judge), one refused call, and last month."""
     now = datetime.now(UTC)
-    metadata.record_usage(usage(now, 0.625, tokens=(1000, 100)))
-    metadata.record_usage(usage(now, 0.225, model="gpt-4o", purpose="judge", tokens=(500, 50)))
-    metadata.record_usage(usage(now, 0.0, tokens=(7000, 0), status="refused"))
+    metadata.usage.record(usage(now, 0.625, tokens=(1000, 100)))
+    metadata.usage.record(usage(now, 0.225, model="gpt-4o", purpose="judge", tokens=(500, 50)))
+    metadata.usage.record(usage(now, 0.0, tokens=(7000, 0), status="refused"))
     last_month = now.replace(day=1, hour=0, minute=0) - timedelta(days=2)
-    metadata.record_usage(usage(last_month, 100.0, purpose="eval"))
+    metadata.usage.record(usage(last_month, 100.0, purpose="eval"))
     return metadata
 
 

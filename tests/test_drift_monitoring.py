@@ -17,9 +17,11 @@ from assets.drift import embedding_drift_report, query_embeddings, query_log
 from llmops.errors import InputError
 from llmops.monitoring.query_log import logged_queries
 from llmops.monitoring.windows import DayRange, DriftSettings
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import QueryRecord
 from pipelines.definitions import defs
 from pipelines.sensors import drift_detected
-from resources.metadata_store import MetadataStore, QueryRecord
+from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 from tests import drift_data
 from tests.test_cli import llmops
@@ -79,20 +81,20 @@ def test_window_settings_from_the_environment(monkeypatch):
 
 
 @pytest.fixture
-def meta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MetadataStore:
+def meta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MetadataClient:
     url = f"sqlite:///{tmp_path / 'llmops.db'}"
     monkeypatch.setenv("LLMOPS_HOME", str(tmp_path))
     monkeypatch.setenv("LLMOPS_DATABASE_URL", url)
     monkeypatch.setenv("LLMOPS_DRIFT_WINDOW_DAYS", str(WINDOW))
-    return MetadataStore(url=url)
+    return MetadataClient(url=url)
 
 
-def _log(store: MetadataStore, texts: list[str], days: DayRange) -> None:
+def _log(store: MetadataClient, texts: list[str], days: DayRange) -> None:
     """Spread `texts` over the days of `days`, as served answers."""
     n_days = (days.end - days.start).days + 1
     for i, text in enumerate(texts):
         day = days.start + timedelta(days=i % n_days)
-        store.log_query(
+        store.queries.log(
             QueryRecord(
                 question=text,
                 answer="…",
@@ -108,18 +110,22 @@ def _log(store: MetadataStore, texts: list[str], days: DayRange) -> None:
         )
 
 
-def _log_trial(store: MetadataStore, trial: drift_data.Trial) -> None:
+def _log_trial(store: MetadataClient, trial: drift_data.Trial) -> None:
     windows = DriftSettings(window_days=WINDOW).windows(DAY)
     _log(store, [q.text for q in trial.reference], windows.reference)
     _log(store, [q.text for q in trial.current], windows.current)
 
 
-def _materialize(instance, embedder, meta: MetadataStore, lancedb: VectorStore):
+def _materialize(instance, embedder, meta: MetadataClient, lancedb: VectorStore):
     return dg.materialize(
         [query_log, query_embeddings, embedding_drift_report],
         partition_key=DAY.isoformat(),
         instance=instance,
-        resources={"embedder": embedder, "vector_store": lancedb, "metadata_store": meta},
+        resources={
+            "embedder": embedder,
+            "vector_store": lancedb,
+            "metadata_store": MetadataStore(url=meta.url),
+        },
         raise_on_error=False,
     )
 
@@ -179,12 +185,12 @@ def test_new_topic_fails_the_check_and_the_sensor_alerts_and_evaluates(
     key = f"answer@{production['answer']}"
     assert [r.partition_key for r in tick.run_requests] == [key]
     assert tick.run_requests[0].job_name in (None, "evaluate")
-    (alert,) = meta.alerts("semantic_drift")
+    (alert,) = meta.alerts.find("semantic_drift")
     assert alert.details["day"] == DAY.isoformat()
     assert alert.details["evaluations_requested"] == [key]
     assert "company shares" in alert.message
     assert again.run_requests == []
-    assert len(meta.alerts()) == 1
+    assert len(meta.alerts.find()) == 1
     shown = llmops("alerts", "--kind", "semantic_drift", "--json", home=tmp_path)
     assert shown.returncode == 0, shown.stderr
     [listed] = json.loads(shown.stdout)["alerts"]
@@ -207,7 +213,11 @@ def test_same_topics_pass_and_too_few_questions_warn_without_alert(meta, embedde
             [embedding_drift_report],
             partition_key=sparse.isoformat(),
             instance=instance,
-            resources={"embedder": embedder, "vector_store": store, "metadata_store": meta},
+            resources={
+                "embedder": embedder,
+                "vector_store": store,
+                "metadata_store": MetadataStore(url=meta.url),
+            },
         )
         warned = _check(result)
         tick = _tick(instance)
@@ -217,4 +227,4 @@ def test_same_topics_pass_and_too_few_questions_warn_without_alert(meta, embedde
     assert warned.metadata["status"].value == "insufficient data"
     assert "not enough questions to test: 3 in the current window" in warned.description
     assert tick.run_requests == []
-    assert meta.alerts() == []
+    assert meta.alerts.find() == []

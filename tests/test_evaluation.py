@@ -70,10 +70,10 @@ def test_eval_answers_are_metered_but_not_logged_as_user_queries(evaluated, meta
     assert by_id["leave"].retrieved[0] == "leave.md"
     assert by_id["pets"].status == "no_context"  # nothing above the similarity floor
     assert len(server.received) == sum(a.status == "answered" for a in answers.answers) == 2
-    ledger = metadata.usage()
+    ledger = metadata.usage.find()
     assert [u.purpose for u in ledger] == ["eval", "eval"]
     assert answers.cost_usd == pytest.approx(sum(u.cost_usd for u in ledger))
-    assert metadata.queries() == []
+    assert metadata.queries.find() == []
 
 
 def test_scores_per_question_and_summaries_with_intervals(evaluated, embedder):

@@ -12,10 +12,10 @@ import pytest
 
 from llmops.prompts.registry import CANDIDATE, PRODUCTION, promote, register
 from llmops.prompts.specs import load_prompt_files
+from llmops.storage.metadata.client import MetadataClient
 from pipelines.definitions import defs
 from pipelines.schedules import nightly_evaluation
 from pipelines.sensors import evaluate_after_reindex, evaluate_new_candidate, production_keys
-from resources.metadata_store import MetadataStore
 from tests.test_prompts import VALID
 
 NIGHT = datetime(2026, 11, 28, 2, tzinfo=UTC)
@@ -25,15 +25,15 @@ CONCISE = VALID.replace("name: answer", "name: answer-concise").replace(
 
 
 @pytest.fixture
-def meta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MetadataStore:
+def meta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MetadataClient:
     """The metadata store the schedule and sensors read, found through the environment."""
     url = f"sqlite:///{tmp_path / 'llmops.db'}"
     monkeypatch.setenv("LLMOPS_HOME", str(tmp_path))
     monkeypatch.setenv("LLMOPS_DATABASE_URL", url)
-    return MetadataStore(url=url)
+    return MetadataClient(url=url)
 
 
-def _register(folder: Path, meta: MetadataStore, files: dict[str, str]) -> dict[str, str]:
+def _register(folder: Path, meta: MetadataClient, files: dict[str, str]) -> dict[str, str]:
     """Write `files` into `folder`, register them; returns name -> version of every added one."""
     folder.mkdir(exist_ok=True)
     for name, text in files.items():
@@ -42,7 +42,7 @@ def _register(folder: Path, meta: MetadataStore, files: dict[str, str]) -> dict[
 
 
 @pytest.fixture
-def two_prompts(tmp_path: Path, meta: MetadataStore) -> dict[str, str]:
+def two_prompts(tmp_path: Path, meta: MetadataClient) -> dict[str, str]:
     """Two prompts registered once each, so both versions are production; name -> version."""
     versions = _register(
         tmp_path / "prompts", meta, {"answer.yaml": VALID, "concise.yaml": CONCISE}
@@ -56,12 +56,12 @@ def _production(versions: dict[str, str]) -> list[str]:
     return sorted(f"{name}@{version}" for name, version in versions.items())
 
 
-def _add_candidate(tmp_path: Path, meta: MetadataStore) -> str:
+def _add_candidate(tmp_path: Path, meta: MetadataClient) -> str:
     """Register a second content of `answer`; returns its version (labelled candidate)."""
     edited = VALID.replace("handbook only.", "handbook only!")
     added = _register(tmp_path / "prompts", meta, {"answer.yaml": edited})
     assert list(added) == ["answer"]
-    assert meta.label("answer", CANDIDATE) == added["answer"]
+    assert meta.prompts.label("answer", CANDIDATE) == added["answer"]
     return added["answer"]
 
 
@@ -169,7 +169,7 @@ def test_new_candidate_is_evaluated_once_then_not_after_promotion(tmp_path, meta
     assert [r.run_key for r in _candidate_tick().run_requests] == [request.run_key]
 
     promote(meta, "answer", candidate, "scored better")
-    assert meta.labels("answer") == {PRODUCTION: candidate, CANDIDATE: candidate}
+    assert meta.prompts.labels("answer") == {PRODUCTION: candidate, CANDIDATE: candidate}
     assert _candidate_tick().run_requests == []
 
 

@@ -16,8 +16,8 @@ from llmops.evaluation.feedback import (
     propose_cases,
     write_proposals,
 )
+from llmops.storage.metadata.records import QueryRecord, RetrievedChunk
 from pipelines.definitions import defs
-from resources.metadata_store import QueryRecord, RetrievedChunk
 from tests.conftest import write_docs
 
 
@@ -33,7 +33,7 @@ def _query(metadata, question: str, sources: tuple[str, ...] = ("leave.md",)) ->
         chat_model="c",
         chunks=tuple(RetrievedChunk(f"c{i}", s, 0.8) for i, s in enumerate(sources)),
     )
-    metadata.log_query(record)
+    metadata.queries.log(record)
     return record
 
 
@@ -41,16 +41,16 @@ def _query(metadata, question: str, sources: tuple[str, ...] = ("leave.md",)) ->
 def rated(metadata):
     first = _query(metadata, "How much annual leave do I get?", ("leave.md", "leave.md"))
     second = _query(metadata, "Who approves expenses?", ("expenses.md",))
-    metadata.add_feedback(first.query_id, "down", "it is 27 days")
-    metadata.add_feedback(first.query_id, "down", "27 days, not 30")
-    metadata.add_feedback(second.query_id, "up")
-    queries = {q.query_id: q for q in metadata.queries()}
+    metadata.feedback.add(first.query_id, "down", "it is 27 days")
+    metadata.feedback.add(first.query_id, "down", "27 days, not 30")
+    metadata.feedback.add(second.query_id, "up")
+    queries = {q.query_id: q for q in metadata.queries.find()}
     return first, second, queries
 
 
 def test_each_thumbs_down_query_is_proposed_once_with_its_latest_comment(metadata, rated):
     first, _, queries = rated
-    [proposal] = propose_cases(metadata.feedback(), queries)
+    [proposal] = propose_cases(metadata.feedback.find(), queries)
     assert proposal.id == candidate_id(first.query_id)
     assert proposal.question == first.question
     assert proposal.answer_given == "You get 30 days."
@@ -61,7 +61,7 @@ def test_each_thumbs_down_query_is_proposed_once_with_its_latest_comment(metadat
 
 def test_rates_per_day_and_prompt(metadata, rated):
     *_, queries = rated
-    table = feedback_rates(metadata.feedback(), queries)
+    table = feedback_rates(metadata.feedback.find(), queries)
     [row] = table.to_dict("records")
     assert (row["up"], row["down"]) == (1, 2)
     assert row["down_rate"] == pytest.approx(2 / 3)
@@ -78,7 +78,7 @@ def test_proposals_are_written_once_and_approval_moves_them_into_the_eval_set(
         json.dumps({"id": "q1", "question": "Who?", "reference_answer": "x", "gold_sources": []})
         + "\n"
     )
-    proposals = propose_cases(metadata.feedback(), queries)
+    proposals = propose_cases(metadata.feedback.find(), queries)
     [written] = write_proposals(proposals, folder, evalset)
     assert write_proposals(proposals, folder, evalset) == []  # a person may be editing it
     case_id = written.stem
@@ -116,16 +116,16 @@ def test_the_negative_feedback_sensor_waits_for_enough_new_thumbs_down(
     assert sensor.job_name == "propose_eval_cases"
     queries = [_query(metadata, f"Question {i}?") for i in range(4)]
     for q in queries[:2]:
-        metadata.add_feedback(q.query_id, "down")
-    metadata.add_feedback(queries[2].query_id, "up")
+        metadata.feedback.add(q.query_id, "down")
+    metadata.feedback.add(queries[2].query_id, "up")
     with dg.instance_for_test() as instance:
         waiting = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
         assert waiting.run_requests == []
         assert "2 new thumbs-down" in waiting.skip_message
-        metadata.add_feedback(queries[3].query_id, "down")
+        metadata.feedback.add(queries[3].query_id, "down")
         fired = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
         [request] = fired.run_requests
-        last = max(f.id for f in metadata.feedback())
+        last = max(f.id for f in metadata.feedback.find())
         assert fired.cursor == str(last)
         assert request.run_key == f"feedback:{last}"
         again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=str(last)))

@@ -17,7 +17,8 @@ from llmops.guardrails.profanity import ProfanityCheck, ProfanitySettings
 from llmops.guardrails.report import summarize
 from llmops.guardrails.topics import ForbiddenTopicsCheck
 from llmops.guardrails.verdicts import Span, Verdict
-from resources.metadata_store import GuardrailEvent
+from llmops.storage.metadata.records import GuardrailEvent
+from resources.metadata_store import MetadataStore
 
 DEFAULT = PROJECT_ROOT / "guardrails.yaml"
 
@@ -229,10 +230,14 @@ def test_the_guardrail_report_asset_fails_its_check_on_a_jump(metadata, embedder
 
     today = datetime.now(UTC).date()
     events = [e for d in range(1, 8) for e in _events(today - timedelta(days=d), 30, 1)]
-    metadata.add_guardrail_events(events + _events(today, 25, 15))
+    metadata.guardrail_events.add(events + _events(today, 25, 15))
     result = dg.materialize(
         [guardrail_report],
-        resources={"metadata_store": metadata, "embedder": embedder, "vector_store": store},
+        resources={
+            "metadata_store": MetadataStore(url=metadata.url),
+            "embedder": embedder,
+            "vector_store": store,
+        },
     )
     meta = result.asset_materializations_for_node("guardrail_report")[0].metadata
     assert meta["questions_today"].value == 25

@@ -32,7 +32,8 @@ from llmops.guardrails.injection import (
     InjectionSemanticSettings,
 )
 from llmops.guardrails.pipeline import Guardrails
-from resources.metadata_store import QueryRecord
+from llmops.storage.metadata.records import QueryRecord
+from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 from tests.conftest import materialize_index, write_docs
 
@@ -110,7 +111,11 @@ def _materialize_anchors(store, embedder, metadata, evalset: Path) -> dict:
         env.setenv("LLMOPS_EVALSETS_DIR", str(evalset.parent))  # eval sets are read there only
         result = dg.materialize(
             [benign_anchors],
-            resources={"embedder": embedder, "vector_store": store, "metadata_store": metadata},
+            resources={
+                "embedder": embedder,
+                "vector_store": store,
+                "metadata_store": MetadataStore(url=metadata.url),
+            },
             run_config={"ops": {"benign_anchors": {"config": {"evalset": evalset.name}}}},
         )
     assert result.success
@@ -122,12 +127,12 @@ def _materialize_anchors(store, embedder, metadata, evalset: Path) -> dict:
 def deployment(embedder, tmp_path_factory):
     """A technical knowledge base indexed by the real assets, its anchors built by the
     `benign_anchors` asset, and the guardrails of the shipped guardrails.yaml over it."""
-    from resources.metadata_store import MetadataStore
+    from llmops.storage.metadata.client import MetadataClient
 
     root = tmp_path_factory.mktemp("tern")
     write_docs(root / "docs", TECH_DOCS)
     store = VectorStore(uri=str(root / "lancedb"))
-    metadata = MetadataStore(url=f"sqlite:///{root / 'llmops.db'}")
+    metadata = MetadataClient(url=f"sqlite:///{root / 'llmops.db'}")
     materialize_index(root / "docs", embedder, store)
     evalset = _evalset(root / "evalset.jsonl", TECH_EVALSET)
     anchors = _materialize_anchors(store, embedder, metadata, evalset)

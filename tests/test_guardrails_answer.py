@@ -93,7 +93,7 @@ def test_pii_never_reaches_the_llm_or_any_stored_row(ask, metadata, server):
     [pii] = [g for g in record.guardrails if g["stage"] == "input" and g["check"] == "pii"]
     assert pii["triggered"]
     assert {s["type"] for s in pii["spans"]} == {"EMAIL_ADDRESS", "CREDIT_CARD"}
-    events = metadata.guardrail_events()
+    events = metadata.guardrail_events.find()
     assert {e.query_id for e in events} == {record.query_id}
     assert {(e.stage, e.check) for e in events} >= {("input", "pii"), ("output", "prompt_leak")}
 
@@ -104,8 +104,8 @@ def test_an_injection_is_blocked_before_retrieval_and_the_llm(ask, metadata, ser
     assert record.answer.startswith("Blocked by the injection_rules guardrail")
     assert server.bodies == []
     assert record.chunks == ()
-    assert metadata.usage() == []
-    fired = [e for e in metadata.guardrail_events() if e.triggered]
+    assert metadata.usage.find() == []
+    fired = [e for e in metadata.guardrail_events.find() if e.triggered]
     assert fired
     assert all(e.query_id == record.query_id for e in fired)
     assert "injection_rules" in {e.check for e in fired}

@@ -47,7 +47,7 @@ def test_judge_calls_are_metered_with_purpose_judge(metadata, embedder):
             )
         )
     assert scores["faithfulness"].value == 1.0
-    ledger = metadata.usage()
+    ledger = metadata.usage.find()
     assert len(ledger) == len(server.received) > 0
     assert {u.purpose for u in ledger} == {"judge"}
     assert sum(u.cost_usd for u in ledger) == pytest.approx(judge.llm.cost_usd)
@@ -109,7 +109,7 @@ def test_the_daily_budget_stops_the_judge_before_any_request(metadata, embedder)
         with pytest.raises(BudgetExceededError):
             judge.score(JudgeInput("How much leave?", "27 days.", (CONTEXT,), None, True))
     assert server.received == []
-    [refused] = metadata.usage()
+    [refused] = metadata.usage.find()
     assert (refused.purpose, refused.status, refused.cost_usd) == ("judge", "refused", 0.0)
 
 

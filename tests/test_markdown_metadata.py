@@ -21,6 +21,7 @@ from llmops.markdown import md_text
 from llmops.monitoring.check import DriftCheck
 from llmops.monitoring.drift import EmergingTopic
 from llmops.monitoring.windows import DriftSettings
+from resources.metadata_store import MetadataStore
 from tests.conftest import query_record
 
 GFM = MarkdownIt("commonmark").enable(["table", "strikethrough"])
@@ -62,12 +63,14 @@ def assert_renders_as_text(markdown: str, texts: list[str]) -> None:
 
 def test_markdown_injection_in_a_question_renders_as_text_in_the_query_log(metadata):
     for minute, question in enumerate(INJECTIONS):
-        metadata.log_query(
+        metadata.queries.log(
             query_record(question, created_at=datetime.combine(DAY, time(9, minute), UTC))
         )
 
     result = dg.materialize(
-        [query_log], partition_key=DAY.isoformat(), resources={"metadata_store": metadata}
+        [query_log],
+        partition_key=DAY.isoformat(),
+        resources={"metadata_store": MetadataStore(url=metadata.url)},
     )
 
     summary = result.asset_materializations_for_node("query_log")[0].metadata["summary"].value

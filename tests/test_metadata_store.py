@@ -23,20 +23,18 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from resources.metadata_store import (
-    VERSION_TABLE,
-    Base,
-    MetadataStore,
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.engine import VERSION_TABLE, alembic_config
+from llmops.storage.metadata.records import (
     MetadataStoreError,
     PromptVersion,
     PromptVersionNotFoundError,
-    PromptVersionRow,
     QueryRecord,
     RetrievedChunk,
     UnknownQueryError,
     UsageRecord,
-    alembic_config,
 )
+from llmops.storage.metadata.rows import Base, PromptVersionRow
 from tests.conftest import PROJECT_ROOT
 
 PG_URL = os.environ.get("LLMOPS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -63,7 +61,7 @@ HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 @pytest.fixture(scope="session")
 def pg_admin():
     """An engine on the test PostgreSQL server, or a skip (a failure under CI) saying why not."""
-    engine = MetadataStore(url=PG_URL).engine  # the store's choice of driver
+    engine = MetadataClient(url=PG_URL).engine  # the store's choice of driver
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -79,9 +77,9 @@ def pg_admin():
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> Iterator[MetadataStore]:
+def store(request, tmp_path) -> Iterator[MetadataClient]:
     if request.param == "sqlite":
-        store = MetadataStore(url=f"sqlite:///{tmp_path / 'home' / 'llmops.db'}")
+        store = MetadataClient(url=f"sqlite:///{tmp_path / 'home' / 'llmops.db'}")
         yield store
         store.engine.dispose()
         return
@@ -89,7 +87,7 @@ def store(request, tmp_path) -> Iterator[MetadataStore]:
     schema = f"schema_{uuid4().hex[:16]}"
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    store = MetadataStore(url=PG_URL, db_schema=schema)
+    store = MetadataClient(url=PG_URL, db_schema=schema)
     try:
         yield store
     finally:
@@ -156,7 +154,7 @@ def run_python(code: str) -> str:
 
 
 def test_first_use_migrates_to_head(store):
-    assert store.prompt_versions() == []
+    assert store.prompts.versions() == []
     inspector = inspect(store.engine)
     if store.db_schema:
         assert inspector.default_schema_name == store.db_schema
@@ -173,17 +171,17 @@ def test_first_use_migrates_to_head(store):
 
 def test_migrate_again_is_a_no_op(store):
     store.migrate()
-    assert store.add_prompt_version(prompt("v1", "2025-03-01T10:00:00+00:00"))
+    assert store.prompts.add(prompt("v1", "2025-03-01T10:00:00+00:00"))
     statements: list[str] = []
     event.listen(
         store.engine, "before_cursor_execute", lambda *args: statements.append(args[2].upper())
     )
     store.migrate()
-    MetadataStore(url=store.url, db_schema=store.db_schema).migrate()
+    MetadataClient(url=store.url, db_schema=store.db_schema).migrate()
     writes = [s for s in statements if s.split()[0] in {"CREATE", "ALTER", "DROP", "INSERT"}]
     assert writes == []
     assert any("ALEMBIC_VERSION" in s for s in statements)  # it did look
-    assert store.prompt_version("answer", "v1") is not None
+    assert store.prompts.get("answer", "v1") is not None
 
 
 def test_downgrade_to_base_and_back(store):
@@ -199,23 +197,23 @@ def test_downgrade_to_base_and_back(store):
 
 def test_prompt_versions_are_immutable(store):
     first = prompt("v1", "2025-03-01T10:00:00+00:00", content="name: answer\nv: 1\n")
-    assert store.add_prompt_version(first) is True
+    assert store.prompts.add(first) is True
     rewrite = prompt("v1", "2025-03-02T10:00:00+00:00", content="name: answer\nv: changed\n")
-    assert store.add_prompt_version(rewrite) is False
-    assert store.prompt_version("answer", "v1") == first
+    assert store.prompts.add(rewrite) is False
+    assert store.prompts.get("answer", "v1") == first
 
     second = prompt("v2", "2025-03-03T10:00:00+00:00")
     other = PromptVersion(
         "concise", "c1", "name: concise\n", "t", created_at=at("2025-03-02T00:00Z")
     )
-    assert store.add_prompt_version(second)
-    assert store.add_prompt_version(other)
-    assert store.prompt_versions("answer") == [second, first]
-    assert [v.version for v in store.prompt_versions()] == ["v2", "c1", "v1"]
-    assert store.latest_prompt_version("answer") == second
-    assert store.latest_prompt_version("unknown") is None
-    assert store.prompt_version("answer", "c1") is None
-    assert store.prompt_version("answer", "v2").settings == {
+    assert store.prompts.add(second)
+    assert store.prompts.add(other)
+    assert store.prompts.versions("answer") == [second, first]
+    assert [v.version for v in store.prompts.versions()] == ["v2", "c1", "v1"]
+    assert store.prompts.latest("answer") == second
+    assert store.prompts.latest("unknown") is None
+    assert store.prompts.get("answer", "c1") is None
+    assert store.prompts.get("answer", "v2").settings == {
         "temperature": 0.0,
         "max_output_tokens": 256,
     }
@@ -223,19 +221,19 @@ def test_prompt_versions_are_immutable(store):
 
 def test_labels_move_and_history_records_each_move(store):
     for version, created in [("v1", "2025-03-01T10:00Z"), ("v2", "2025-03-02T10:00Z")]:
-        store.add_prompt_version(prompt(version, created))
-    assert store.label("answer", "production") is None
-    assert store.labels("answer") == {}
+        store.prompts.add(prompt(version, created))
+    assert store.prompts.label("answer", "production") is None
+    assert store.prompts.labels("answer") == {}
 
-    store.move_label("answer", "production", "v1", "first version")
-    store.move_label("answer", "candidate", "v2", "new prompt file")
-    store.move_label("answer", "production", "v2", "eval passed")
-    store.move_label("answer", "production", "v2", "same version again: nothing to record")
-    store.move_label("answer", "production", "v1", "rollback: complaints")
+    store.prompts.move_label("answer", "production", "v1", "first version")
+    store.prompts.move_label("answer", "candidate", "v2", "new prompt file")
+    store.prompts.move_label("answer", "production", "v2", "eval passed")
+    store.prompts.move_label("answer", "production", "v2", "same version again: nothing to record")
+    store.prompts.move_label("answer", "production", "v1", "rollback: complaints")
 
-    assert store.label("answer", "production") == "v1"
-    assert store.labels("answer") == {"production": "v1", "candidate": "v2"}
-    history = store.label_history("answer")
+    assert store.prompts.label("answer", "production") == "v1"
+    assert store.prompts.labels("answer") == {"production": "v1", "candidate": "v2"}
+    history = store.prompts.label_history("answer")
     assert [(m.label, m.from_version, m.to_version, m.reason) for m in history] == [
         ("production", None, "v1", "first version"),
         ("candidate", None, "v2", "new prompt file"),
@@ -246,31 +244,31 @@ def test_labels_move_and_history_records_each_move(store):
     assert all(m.tzinfo == UTC for m in moments)
     assert moments == sorted(moments)
     assert abs(datetime.now(UTC) - moments[-1]) < timedelta(minutes=5)
-    assert store.label_history("concise") == []
+    assert store.prompts.label_history("concise") == []
 
 
 def test_move_label_to_unknown_version_raises(store):
-    store.add_prompt_version(prompt("v1", "2025-03-01T10:00Z"))
-    store.add_prompt_version(
+    store.prompts.add(prompt("v1", "2025-03-01T10:00Z"))
+    store.prompts.add(
         PromptVersion("concise", "c1", "name: concise\n", "t", created_at=at("2025-03-02T00:00Z"))
     )
-    store.move_label("answer", "production", "v1", "first version")
+    store.prompts.move_label("answer", "production", "v1", "first version")
 
     with pytest.raises(PromptVersionNotFoundError, match="'answer' has no version 'nope'"):
-        store.move_label("answer", "production", "nope", "typo")
+        store.prompts.move_label("answer", "production", "nope", "typo")
     with pytest.raises(PromptVersionNotFoundError, match="has no version 'c1'"):
-        store.move_label("answer", "production", "c1", "another prompt's version")
+        store.prompts.move_label("answer", "production", "c1", "another prompt's version")
     with pytest.raises(LookupError):
-        store.move_label("answer", "candidate", "nope", "typo")
+        store.prompts.move_label("answer", "candidate", "nope", "typo")
 
-    assert store.labels("answer") == {"production": "v1"}
-    assert len(store.label_history("answer")) == 1
+    assert store.prompts.labels("answer") == {"production": "v1"}
+    assert len(store.prompts.label_history("answer")) == 1
 
 
 def test_query_log_round_trip(store):
     record = query_record()
-    store.log_query(record)
-    stored = store.query(record.query_id)
+    store.queries.log(record)
+    stored = store.queries.get(record.query_id)
 
     assert stored == record
     assert stored.created_at == at("2025-03-14T07:30:15.123456+00:00")
@@ -279,16 +277,18 @@ def test_query_log_round_trip(store):
     assert stored.guardrails == ({"name": "pii", "verdict": "pass", "spans": [[0, 3]]},)
     assert isinstance(stored.table_version, int)
     assert stored.trimmed is True
-    assert store.query(str(uuid4())) is None
+    assert store.queries.get(str(uuid4())) is None
 
     bare = query_record(
         guardrails=(), chunks=(), status="refused", created_at=at("2025-03-15T00:00Z")
     )
-    store.log_query(bare)
-    assert store.query(bare.query_id).guardrails == ()
-    assert store.query(bare.query_id).status == "refused"
-    assert [q.query_id for q in store.queries()] == [record.query_id, bare.query_id]
-    assert [q.query_id for q in store.queries(since=at("2025-03-14T12:00Z"))] == [bare.query_id]
+    store.queries.log(bare)
+    assert store.queries.get(bare.query_id).guardrails == ()
+    assert store.queries.get(bare.query_id).status == "refused"
+    assert [q.query_id for q in store.queries.find()] == [record.query_id, bare.query_id]
+    assert [q.query_id for q in store.queries.find(since=at("2025-03-14T12:00Z"))] == [
+        bare.query_id
+    ]
 
 
 def test_naive_timestamps_are_refused():
@@ -300,23 +300,23 @@ def test_naive_timestamps_are_refused():
 
 def test_feedback_on_unknown_query_raises(store):
     record = query_record()
-    store.log_query(record)
+    store.queries.log(record)
     missing = str(uuid4())
 
     with pytest.raises(UnknownQueryError, match=f"no logged query has the id '{missing}'"):
-        store.add_feedback(missing, "down", "wrong answer")
+        store.feedback.add(missing, "down", "wrong answer")
     with pytest.raises(ValueError, match="rating must be one of"):
-        store.add_feedback(record.query_id, "meh")
-    assert store.feedback() == []
+        store.feedback.add(record.query_id, "meh")
+    assert store.feedback.find() == []
 
-    given = store.add_feedback(record.query_id, "down", "cites the wrong policy")
+    given = store.feedback.add(record.query_id, "down", "cites the wrong policy")
     assert (given.query_id, given.rating, given.comment) == (
         record.query_id,
         "down",
         "cites the wrong policy",
     )
     assert given.created_at.tzinfo == UTC
-    assert store.feedback() == [given]
+    assert store.feedback.find() == [given]
 
 
 def test_spend_on_sums_only_charged_rows_of_that_utc_day(store):
@@ -331,21 +331,21 @@ def test_spend_on_sums_only_charged_rows_of_that_utc_day(store):
         ("2025-03-15T00:00:00+00:00", 2.0, "charged"),  # tomorrow
     ]
     for created, cost, status in rows:
-        store.record_usage(
+        store.usage.record(
             UsageRecord("gpt-x", "answer", 100, 10, cost, status=status, created_at=at(created))
         )
 
-    assert store.spend_on(day) == pytest.approx(4.875)
-    assert store.spend_on(day - timedelta(days=1)) == pytest.approx(1.0)
-    assert store.spend_on(day + timedelta(days=1)) == pytest.approx(2.0)
-    assert store.spend_on(date(2025, 1, 1)) == 0.0
-    assert isinstance(store.spend_on(date(2025, 1, 1)), float)
+    assert store.usage.spent_on(day) == pytest.approx(4.875)
+    assert store.usage.spent_on(day - timedelta(days=1)) == pytest.approx(1.0)
+    assert store.usage.spent_on(day + timedelta(days=1)) == pytest.approx(2.0)
+    assert store.usage.spent_on(date(2025, 1, 1)) == 0.0
+    assert isinstance(store.usage.spent_on(date(2025, 1, 1)), float)
 
-    ledger = store.usage()
+    ledger = store.usage.find()
     assert len(ledger) == len(rows)
     assert [r.created_at for r in ledger] == sorted(r.created_at for r in ledger)
     assert all(r.id is not None and r.created_at.tzinfo == UTC for r in ledger)
-    assert {r.cost_usd for r in store.usage(since=at("2025-03-15T00:00Z"))} == {2.0}
+    assert {r.cost_usd for r in store.usage.find(since=at("2025-03-15T00:00Z"))} == {2.0}
 
 
 def test_usage_record_round_trip(store):
@@ -361,9 +361,9 @@ def test_usage_record_round_trip(store):
         detail="daily budget of $1.00 reached",
         created_at=at("2025-03-14T08:00:00+01:00"),
     )
-    stored = store.record_usage(record)
+    stored = store.usage.record(record)
     assert stored.id is not None
-    assert store.usage() == [stored]
+    assert store.usage.find() == [stored]
     assert {**stored.__dict__, "id": None} == record.__dict__
     with pytest.raises(ValueError, match="usage status"):
         UsageRecord("m", "answer", 1, 1, 0.1, status="pending")
@@ -380,25 +380,25 @@ def test_session_rolls_back_on_error(store):
 
     with pytest.raises(RuntimeError, match="boom"):
         fail_midway()
-    assert store.prompt_version("answer", "v1") is None
+    assert store.prompts.get("answer", "v1") is None
     with store.session() as session:
         session.add(PromptVersionRow(**version.__dict__))
-    assert store.prompt_version("answer", "v1") == version
+    assert store.prompts.get("answer", "v1") == version
 
 
 def test_data_persists_for_a_new_process(store):
-    store.add_prompt_version(prompt("v1", "2025-03-01T10:00Z"))
-    store.move_label("answer", "production", "v1", "first version")
+    store.prompts.add(prompt("v1", "2025-03-01T10:00Z"))
+    store.prompts.move_label("answer", "production", "v1", "first version")
     record = query_record()
-    store.log_query(record)
+    store.queries.log(record)
     store.engine.dispose()
 
     output = run_python(
         "import json\n"
-        "from resources.metadata_store import MetadataStore\n"
-        f"store = MetadataStore(url={store.url!r}, db_schema={store.db_schema!r})\n"
-        f"query = store.query({record.query_id!r})\n"
-        "print(json.dumps({'labels': store.labels('answer'), 'answer': query.answer,\n"
+        "from llmops.storage.metadata.client import MetadataClient\n"
+        f"store = MetadataClient(url={store.url!r}, db_schema={store.db_schema!r})\n"
+        f"query = store.queries.get({record.query_id!r})\n"
+        "print(json.dumps({'labels': store.prompts.labels('answer'), 'answer': query.answer,\n"
         "    'created_at': query.created_at.isoformat(), 'chunks': len(query.chunks)}))\n"
     )
     assert json.loads(output) == {
@@ -415,11 +415,11 @@ def test_concurrent_first_starts_migrate_once(store):
     start = time.time() + 8  # after every process has imported its modules
     code = (
         "import time\n"
-        "from resources.metadata_store import MetadataStore\n"
-        f"store = MetadataStore(url={store.url!r}, db_schema={store.db_schema!r})\n"
+        "from llmops.storage.metadata.client import MetadataClient\n"
+        f"store = MetadataClient(url={store.url!r}, db_schema={store.db_schema!r})\n"
         f"time.sleep(max(0.0, {start} - time.time()))\n"
         "store.migrate()\n"
-        "print(len(store.prompt_versions()))\n"
+        "print(len(store.prompts.versions()))\n"
     )
     processes = [
         subprocess.Popen(
@@ -441,16 +441,16 @@ def test_concurrent_first_starts_migrate_once(store):
 
 
 def test_db_schema_is_for_postgresql_only(tmp_path):
-    store = MetadataStore(url=f"sqlite:///{tmp_path / 'x.db'}", db_schema="other")
+    store = MetadataClient(url=f"sqlite:///{tmp_path / 'x.db'}", db_schema="other")
     with pytest.raises(RuntimeError, match="PostgreSQL only"):
         store.migrate()
 
 
 def test_missing_postgresql_schema_is_created(pg_admin):
     schema = f"schema_{uuid4().hex[:16]}"
-    store = MetadataStore(url=PG_URL, db_schema=schema)
+    store = MetadataClient(url=PG_URL, db_schema=schema)
     try:
-        assert store.labels("answer") == {}
+        assert store.prompts.labels("answer") == {}
         tables = inspect(pg_admin).get_table_names(schema=schema)
         assert set(tables) == TABLES | {VERSION_TABLE}
     finally:
@@ -460,9 +460,9 @@ def test_missing_postgresql_schema_is_created(pg_admin):
 
 
 def test_unreachable_database_is_named_in_the_error():
-    store = MetadataStore(url="postgresql://llmops:secret@127.0.0.1:1/llmops")
+    store = MetadataClient(url="postgresql://llmops:secret@127.0.0.1:1/llmops")
     with pytest.raises(MetadataStoreError, match=r"cannot reach .*127\.0\.0\.1:1/llmops") as error:
-        store.labels("answer")
+        store.prompts.labels("answer")
     assert "secret" not in str(error.value)
 
 
@@ -470,7 +470,7 @@ def test_rate_slots_slide_per_key_and_refusals_do_not_count(store):
     start = at("2025-03-14T10:00:00+00:00")
 
     def take(key: str, seconds: float) -> float | None:
-        return store.take_rate_slot(key, 3, now=start + timedelta(seconds=seconds))
+        return store.rate_limits.take_slot(key, 3, now=start + timedelta(seconds=seconds))
 
     assert [take("ann", s) for s in (0, 10, 20)] == [None, None, None]
     assert take("ann", 30) == pytest.approx(30.0)  # 0, 10 and 20 are in the window
@@ -482,7 +482,7 @@ def test_rate_slots_slide_per_key_and_refusals_do_not_count(store):
 
 def test_rate_slots_hold_under_concurrent_writers(store):
     def hammer(_: int) -> list[bool]:
-        return [store.take_rate_slot("ann", 25) is None for _ in range(10)]
+        return [store.rate_limits.take_slot("ann", 25) is None for _ in range(10)]
 
     with ThreadPoolExecutor(max_workers=5) as pool:
         allowed = [ok for batch in pool.map(hammer, range(5)) for ok in batch]
@@ -491,22 +491,22 @@ def test_rate_slots_hold_under_concurrent_writers(store):
 
 def test_a_reservation_counts_until_settled_or_released(store):
     seen = []
-    held = store.reserve_spend(
+    held = store.usage.reserve(
         "gpt-4o-mini", "answer", 0.5, seen.append, timedelta(minutes=5), True
     )
-    other = store.reserve_spend(
+    other = store.usage.reserve(
         "gpt-4o-mini", "judge", 0.25, seen.append, timedelta(minutes=5), True
     )
     assert seen[-1].total_usd == pytest.approx(0.5)
     charged = UsageRecord(
         model="gpt-4o-mini", purpose="answer", input_tokens=9, output_tokens=3, cost_usd=0.125
     )
-    assert store.settle_spend(held, charged).id is not None
-    store.release_spend(other)
-    store.reserve_spend("gpt-4o-mini", "answer", 0.0, seen.append, timedelta(minutes=5), True)
+    assert store.usage.settle(held, charged).id is not None
+    store.usage.release(other)
+    store.usage.reserve("gpt-4o-mini", "answer", 0.0, seen.append, timedelta(minutes=5), True)
     assert seen[-1].total_usd == pytest.approx(0.125)  # the real cost, nothing held
-    assert [r.purpose for r in store.spend_reservations()] == ["answer"]
-    assert store.spend_on(datetime.now(UTC).date()) == pytest.approx(0.125)
+    assert [r.purpose for r in store.usage.reservations()] == ["answer"]
+    assert store.usage.spent_on(datetime.now(UTC).date()) == pytest.approx(0.125)
 
 
 def test_a_refused_reservation_holds_nothing(store):
@@ -514,11 +514,11 @@ def test_a_refused_reservation_holds_nothing(store):
         raise LookupError("over budget")
 
     with pytest.raises(LookupError):
-        store.reserve_spend("gpt-4o-mini", "answer", 1.0, refuse, timedelta(minutes=5), True)
-    assert store.spend_reservations() == []
+        store.usage.reserve("gpt-4o-mini", "answer", 1.0, refuse, timedelta(minutes=5), True)
+    assert store.usage.reservations() == []
 
 
-def legacy_install(store: MetadataStore, *foreign: str) -> None:
+def legacy_install(store: MetadataClient, *foreign: str) -> None:
     """The layout before llmops had its own version table: its revision (0008, the last one
     of that time) in `alembic_version`, next to `foreign` revisions (Dagster's, say)."""
     config = alembic_config()
@@ -550,7 +550,7 @@ def test_an_install_with_the_revision_in_alembic_version_moves_it(store, foreign
         assert "alembic_version" not in tables  # it held only ours
 
 
-def at_unknown_revision(store: MetadataStore) -> None:
+def at_unknown_revision(store: MetadataClient) -> None:
     """Migrated to head, then marked at a revision this llmops does not know (as a newer llmops
     would leave it), without `store` or this process noting the migration."""
     config = alembic_config()
@@ -563,7 +563,7 @@ def at_unknown_revision(store: MetadataStore) -> None:
 def test_a_migration_failure_is_one_line_naming_the_database(store):
     at_unknown_revision(store)
     with pytest.raises(MetadataStoreError) as raised:
-        store.prompt_versions()
+        store.prompts.versions()
     message = str(raised.value)
     assert message.startswith("cannot migrate the metadata database ")
     assert "Can't locate revision identified by 'ffff'" in message

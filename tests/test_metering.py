@@ -19,8 +19,8 @@ from llmops.costs.budget import BudgetExceededError, BudgetLimits, KeyBudgetExce
 from llmops.costs.metering import RESERVATION_MARGIN, metered_complete
 from llmops.costs.pricing import cost
 from llmops.entrypoints.access import mint
+from llmops.storage.metadata.client import MetadataClient
 from resources.llm import LLMClient, LLMRequestError
-from resources.metadata_store import MetadataStore
 from tests.conftest import PROJECT_ROOT
 from tests.llm_server import ScriptedLLMServer, error, ok
 from tests.pg import fresh_database
@@ -31,14 +31,14 @@ MAX_OUTPUT = 50
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def metadata(request, tmp_path) -> Iterator[MetadataStore]:
+def metadata(request, tmp_path) -> Iterator[MetadataClient]:
     if request.param == "sqlite":
-        store = MetadataStore(url=f"sqlite:///{tmp_path / 'llmops.db'}")
+        store = MetadataClient(url=f"sqlite:///{tmp_path / 'llmops.db'}")
         yield store
         store.engine.dispose()
         return
     with fresh_database("metering") as url:
-        store = MetadataStore(url=url)
+        store = MetadataClient(url=url)
         yield store
         store.engine.dispose()
 
@@ -52,7 +52,7 @@ def _worst_case(llm: LLMClient) -> float:
     return cost(MODEL, llm.count_tokens(MESSAGES), MAX_OUTPUT)
 
 
-def _call(llm: LLMClient, store: MetadataStore, limits: BudgetLimits):
+def _call(llm: LLMClient, store: MetadataClient, limits: BudgetLimits):
     tokens = llm.count_tokens(MESSAGES)
     return metered_complete(llm, MESSAGES, tokens, MAX_OUTPUT, 0.0, store, limits, "answer")
 
@@ -85,7 +85,7 @@ def test_a_call_holds_its_worst_case_in_flight_and_is_charged_its_real_cost(meta
     held = []
 
     def respond(body: dict):
-        held.extend(metadata.spend_reservations())
+        held.extend(metadata.usage.reservations())
         return ok("27 days", prompt_tokens=30, completion_tokens=4)
 
     server.responder = respond
@@ -98,8 +98,8 @@ def test_a_call_holds_its_worst_case_in_flight_and_is_charged_its_real_cost(meta
     )
     assert spent == pytest.approx(cost(MODEL, 30, 4))
     assert spent < reservation.amount_usd
-    assert metadata.spend_reservations() == []
-    [charged] = metadata.usage()
+    assert metadata.usage.reservations() == []
+    [charged] = metadata.usage.find()
     assert (charged.status, charged.cost_usd, charged.output_tokens) == ("charged", spent, 4)
 
 
@@ -108,8 +108,8 @@ def test_a_failed_call_releases_what_it_held(metadata, server, llm):
     one_call = BudgetLimits(2048, MAX_OUTPUT, daily_budget_usd=_worst_case(llm))
     with pytest.raises(LLMRequestError):
         _call(llm, metadata, one_call)
-    assert metadata.spend_reservations() == []
-    assert metadata.usage() == []
+    assert metadata.usage.reservations() == []
+    assert metadata.usage.find() == []
     server.script(ok("27 days"))
     _call(llm, metadata, one_call)  # the failed call left the whole budget free
 
@@ -120,7 +120,7 @@ def test_concurrent_calls_never_pass_a_daily_budget(metadata, server, llm, budge
     five_calls = 5 * _worst_case(llm)
     if budget == "key":
         key, _ = mint("five-calls", daily_budget_usd=five_calls)
-        metadata.add_api_key(key)
+        metadata.api_keys.add(key)
         store, limits, refusal = metadata.for_key(key.id), LIMITS, KeyBudgetExceededError
     else:
         limits = BudgetLimits(2048, MAX_OUTPUT, daily_budget_usd=five_calls)
@@ -137,12 +137,12 @@ def test_concurrent_calls_never_pass_a_daily_budget(metadata, server, llm, budge
         outcomes = Counter(pool.map(attempt, range(20)))
     assert outcomes == {"charged": 5, "refused": 15}
     assert len(server.received) == 5
-    ledger = Counter(u.status for u in metadata.usage())
+    ledger = Counter(u.status for u in metadata.usage.find())
     assert ledger == {"charged": 5, "refused": 15}
-    charged = sum(u.cost_usd for u in metadata.usage())
+    charged = sum(u.cost_usd for u in metadata.usage.find())
     assert charged == pytest.approx(five_calls)
     assert charged <= five_calls + 1e-12
-    assert metadata.spend_reservations() == []
+    assert metadata.usage.reservations() == []
 
 
 DIES_MID_CALL = """
@@ -150,12 +150,12 @@ import sys
 from llmops.costs.budget import BudgetLimits
 from llmops.costs.metering import metered_complete
 from resources.llm import LLMClient
-from resources.metadata_store import MetadataStore
+from llmops.storage.metadata.client import MetadataClient
 
 url, key_id, base_url = sys.argv[1:4]
 llm = LLMClient(base_url=base_url, api_key="k", model="gpt-4o-mini", timeout_s=600)
 messages = [{"role": "user", "content": "How many days of annual leave do I get?"}]
-store = MetadataStore(url=url).for_key(key_id)
+store = MetadataClient(url=url).for_key(key_id)
 metered_complete(llm, messages, 20, 50, 0.0, store, BudgetLimits(2048, 50), "answer")
 """
 
@@ -164,7 +164,7 @@ metered_complete(llm, messages, 20, 50, 0.0, store, BudgetLimits(2048, 50), "ans
 def test_what_a_killed_process_held_expires(metadata, server, llm):
     server.responder = lambda body: ok("never sent", delay_s=60)
     key, _ = mint("dies", daily_budget_usd=1.0)
-    metadata.add_api_key(key)
+    metadata.api_keys.add(key)
     dying = subprocess.Popen(
         [sys.executable, "-c", DIES_MID_CALL, metadata.url, key.id, server.base_url],
         cwd=PROJECT_ROOT,
@@ -178,13 +178,13 @@ def test_what_a_killed_process_held_expires(metadata, server, llm):
     finally:
         dying.send_signal(signal.SIGKILL)
         dying.wait()
-    [left] = metadata.spend_reservations()
+    [left] = metadata.usage.reservations()
     assert (left.api_key_id, left.amount_usd) == (key.id, cost(MODEL, 20, 50))
     seen = []
     keyed = metadata.for_key(key.id)
     ttl = timedelta(minutes=1)
     for now in (left.expires_at - timedelta(seconds=1), left.expires_at):
-        keyed.reserve_spend(MODEL, "answer", 0.0, seen.append, ttl, False, now=now)
+        keyed.usage.reserve(MODEL, "answer", 0.0, seen.append, ttl, False, now=now)
     assert seen[0].key_usd == pytest.approx(left.amount_usd)  # held until it expires
     assert seen[1].key_usd == 0.0  # then it no longer counts
-    assert left.id not in {r.id for r in metadata.spend_reservations()}  # and it is swept
+    assert left.id not in {r.id for r in metadata.usage.reservations()}  # and it is swept

@@ -7,6 +7,7 @@ import pytest
 
 from assets.prompts import prompt_versions
 from pipelines.sensors import new_prompt_version
+from resources.metadata_store import MetadataStore
 from tests.test_prompts import VALID
 
 
@@ -20,7 +21,9 @@ def prompts_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _materialize(metadata) -> dict:
-    result = dg.materialize([prompt_versions], resources={"metadata_store": metadata})
+    result = dg.materialize(
+        [prompt_versions], resources={"metadata_store": MetadataStore(url=metadata.url)}
+    )
     assert result.success
     [materialization] = result.asset_materializations_for_node("prompt_versions")
     return {key: value.value for key, value in materialization.metadata.items()}
@@ -35,7 +38,7 @@ def test_asset_registers_new_content_once(prompts_dir, metadata):
     third = _materialize(metadata)
     assert third["new_versions"] == 1
     assert third["added"][0].endswith("(candidate)")
-    assert len(metadata.prompt_versions("answer")) == 2
+    assert len(metadata.prompts.versions("answer")) == 2
 
 
 def _tick(cursor: str | None):

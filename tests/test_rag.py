@@ -60,13 +60,13 @@ def test_answer_cites_what_the_model_was_given_and_logs_lineage(
     assert body["model"] == "gpt-4o-mini"
     assert body["max_tokens"] == 100  # min(prompt's 200, the limit's 100)
 
-    logged = metadata.query(record.query_id)
+    logged = metadata.queries.get(record.query_id)
     assert logged.prompt_version == resolve(metadata, "answer").version
     assert logged.table_version == store.version(embedder.model_id)
     assert logged.embedding_model == embedder.model_id
     assert (logged.input_tokens, logged.output_tokens) == (300, 6)
     assert logged.cost_usd == pytest.approx((300 * 0.15 + 6 * 0.60) / 1e6)
-    [usage] = metadata.usage()
+    [usage] = metadata.usage.find()
     assert (usage.purpose, usage.status, usage.query_id) == ("answer", "charged", record.query_id)
 
 
@@ -75,8 +75,8 @@ def test_nothing_relevant_means_no_llm_call(indexed, embedder, store, llm, metad
     assert record.answer == NO_ANSWER
     assert record.status == "no_context"
     assert server.bodies == []
-    assert metadata.usage() == []
-    assert metadata.query(record.query_id).status == "no_context"
+    assert metadata.usage.find() == []
+    assert metadata.queries.get(record.query_id).status == "no_context"
 
 
 def test_over_daily_budget_is_refused_before_the_call(
@@ -84,18 +84,18 @@ def test_over_daily_budget_is_refused_before_the_call(
 ):
     server.script(ok("27 days", prompt_tokens=1000, completion_tokens=100))
     _ask("How many days of annual leave do I get?", embedder, store, llm, metadata)
-    spent = metadata.spend_on(datetime.now(UTC).date())
+    spent = metadata.usage.spent_on(datetime.now(UTC).date())
     assert spent > 0
     tight = BudgetLimits(2048, 100, daily_budget_usd=spent + 1e-7)
     with pytest.raises(BudgetExceededError, match="daily budget reached"):
         _ask("How do I report a lost laptop?", embedder, store, llm, metadata, limits=tight)
     assert len(server.bodies) == 1  # the refused call never reached the endpoint
-    assert metadata.spend_on(datetime.now(UTC).date()) == spent
-    refused = [u for u in metadata.usage() if u.status == "refused"]
+    assert metadata.usage.spent_on(datetime.now(UTC).date()) == spent
+    refused = [u for u in metadata.usage.find() if u.status == "refused"]
     assert len(refused) == 1
     assert refused[0].cost_usd == 0
     assert "LLMOPS_DAILY_BUDGET_USD" in refused[0].detail
-    statuses = sorted(q.status for q in metadata.queries())
+    statuses = sorted(q.status for q in metadata.queries.find())
     assert statuses == ["answered", "refused"]
 
 
@@ -145,7 +145,7 @@ def test_promote_and_rollback_change_the_prompt_ask_uses(
     concise = _ask(question, embedder, store, llm, metadata, prompt="answer-concise")
     assert "at most two sentences" in server.bodies[3]["messages"][0]["content"]
     assert concise.prompt_name == "answer-concise"
-    history = metadata.label_history("answer")
+    history = metadata.prompts.label_history("answer")
     moves = [(m.from_version, m.to_version) for m in history if m.label == "production"]
     assert moves[-2:] == [(v1, v2.version), (v2.version, v1)]
 
@@ -166,7 +166,7 @@ def test_audit_reproduces_retrieval_after_reindex(indexed, embedder, store, llm,
     assert result.same_answer
     assert result.answer_diff == ""
     assert "lost laptop within one hour" in server.bodies[1]["messages"][1]["content"]
-    assert [u.purpose for u in metadata.usage()] == ["answer", "audit"]
+    assert [u.purpose for u in metadata.usage.find()] == ["answer", "audit"]
 
 
 def test_local_model_answers_offline(indexed, embedder, store, metadata):
@@ -182,7 +182,13 @@ def test_local_model_answers_offline(indexed, embedder, store, metadata):
     assert record.cost_usd == 0
     assert "leave.md" in [c.source for c in record.chunks]
     again = audit(
-        metadata.query(record.query_id), embedder, store, local, metadata, limits, RagSettings()
+        metadata.queries.get(record.query_id),
+        embedder,
+        store,
+        local,
+        metadata,
+        limits,
+        RagSettings(),
     )
     assert again.same_chunks
     assert again.same_answer  # greedy decoding is deterministic
@@ -198,5 +204,5 @@ def test_an_answer_cut_at_the_token_cap_is_marked_truncated(
     cut = _ask("How many days of annual leave do I get?", embedder, store, llm, metadata)
     whole = _ask("How many days of annual leave do I get?", embedder, store, llm, metadata)
     assert (cut.truncated, whole.truncated) == (True, False)
-    assert metadata.query(cut.query_id).truncated is True
-    assert metadata.query(whole.query_id).truncated is False
+    assert metadata.queries.get(cut.query_id).truncated is True
+    assert metadata.queries.get(whole.query_id).truncated is False

@@ -22,8 +22,11 @@ def test_first_version_is_production_later_ones_candidates(tmp_path, metadata):
     assert register(_write(tmp_path / "p", "# comment only\n" + VALID), metadata) == []
     [second] = register(_write(tmp_path / "p", VALID.replace("only.", "only!")), metadata)
     assert second.label == CANDIDATE
-    assert metadata.labels("answer") == {PRODUCTION: first.version, CANDIDATE: second.version}
-    stored = metadata.prompt_version("answer", second.version)
+    assert metadata.prompts.labels("answer") == {
+        PRODUCTION: first.version,
+        CANDIDATE: second.version,
+    }
+    stored = metadata.prompts.get("answer", second.version)
     assert "-  system: You answer from the handbook only." in stored.diff
     assert "+  system: You answer from the handbook only!" in stored.diff
 
@@ -49,10 +52,10 @@ def test_promote_and_rollback_walk_the_history(tmp_path, metadata):
     promote(metadata, "answer", v3, "v3 scored better")
     assert rollback(metadata, "answer", "v3 hurt abstention") == v2
     assert rollback(metadata, "answer", "v2 too") == v1
-    assert metadata.label("answer", PRODUCTION) == v1
+    assert metadata.prompts.label("answer", PRODUCTION) == v1
     with pytest.raises(InputError, match="no earlier production version"):
         rollback(metadata, "answer", "again")
-    history = metadata.label_history("answer")
+    history = metadata.prompts.label_history("answer")
     moves = [(m.from_version, m.to_version, m.reason) for m in history if m.label == PRODUCTION]
     assert moves == [
         (None, v1, "new version from answer.yaml"),
@@ -67,4 +70,4 @@ def test_promote_unknown_version_changes_nothing(tmp_path, metadata):
     [v1] = register(_write(tmp_path / "p", VALID), metadata)
     with pytest.raises(InputError, match="not found"):
         promote(metadata, "answer", "0000deadbeef", "typo")
-    assert metadata.label("answer", PRODUCTION) == v1.version
+    assert metadata.prompts.label("answer", PRODUCTION) == v1.version

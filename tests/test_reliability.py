@@ -34,8 +34,8 @@ from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
 from llmops.prompts.registry import register
 from llmops.prompts.specs import load_prompt_files
+from llmops.storage.metadata.client import MetadataClient
 from resources.llm import LLMClient
-from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 from tests.conftest import materialize_index, write_docs
 from tests.http_servers import InThread, Served
@@ -61,7 +61,7 @@ QUESTIONS = [
 @pytest.fixture
 def pg_database():
     """A fresh database on the test server, dropped afterwards; its URL."""
-    admin = MetadataStore(url=PG_URL).engine.execution_options(isolation_level="AUTOCOMMIT")
+    admin = MetadataClient(url=PG_URL).engine.execution_options(isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
@@ -87,13 +87,13 @@ def indexed(tmp_path: Path, embedder) -> Path:
 
 
 def test_32_clients_for_60_seconds_lose_nothing(indexed, pg_database, embedder):
-    store = MetadataStore(url=pg_database)
+    store = MetadataClient(url=pg_database)
     register(load_prompt_files(PROJECT_ROOT / "prompts"), store)
     vectors = VectorStore(uri=str(indexed / "lancedb"))
     keys = {}
     for name, limit in (("tight", 120), ("roomy", 100_000)):
         key, secret = mint(name, rate_limit_per_minute=limit)
-        store.add_api_key(key)
+        store.api_keys.add(key)
         keys[name] = (key.id, {"Authorization": f"Bearer {secret}"})
 
     with ScriptedLLMServer(responder=lambda body: ok("27 days [leave.md]")) as llm_server:
@@ -124,10 +124,10 @@ def test_32_clients_for_60_seconds_lose_nothing(indexed, pg_database, embedder):
     rated = {o["feedback_id"] for o in outcomes if o["kind"] == "feedback" and o["status"] == 201}
     assert rated
     key_ids = {key_id for key_id, _ in keys.values()}
-    logged = [q for q in store.queries() if q.api_key_id in key_ids]
+    logged = [q for q in store.queries.find() if q.api_key_id in key_ids]
     assert len(logged) == len(asked)  # none lost, none phantom
     assert {q.query_id for q in logged} == asked
-    assert {f.id for f in store.feedback()} == rated
+    assert {f.id for f in store.feedback.find()} == rated
 
 
 def _hammer(url: str, headers: list[dict[str, str]]) -> list[dict]:
@@ -205,7 +205,7 @@ def test_restarting_the_service_and_postgresql_loses_no_acknowledged_write(index
         }
         env.pop("DAGSTER_HOME", None)
         key, secret = mint("restarts")
-        MetadataStore(url=pg_database).add_api_key(key)
+        MetadataClient(url=pg_database).api_keys.add(key)
         auth = {"X-API-Key": secret}
         served = Served(env, indexed / "serve.log")
         acknowledged: dict[str, list] = {"queries": [], "feedback": []}
@@ -244,9 +244,9 @@ def test_restarting_the_service_and_postgresql_loses_no_acknowledged_write(index
         finally:
             served.stop()
 
-    store = MetadataStore(url=pg_database)
-    stored = {q.query_id for q in store.queries()}
+    store = MetadataClient(url=pg_database)
+    stored = {q.query_id for q in store.queries.find()}
     assert set(acknowledged["queries"]) <= stored
     assert len(acknowledged["queries"]) == 9
-    assert {f.id for f in store.feedback()} >= set(acknowledged["feedback"])
+    assert {f.id for f in store.feedback.find()} >= set(acknowledged["feedback"])
     store.engine.dispose()

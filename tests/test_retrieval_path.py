@@ -110,7 +110,7 @@ def test_search_ask_eval_and_the_service_return_the_same_chunks_and_switch_on_pr
         monkeypatch.setenv("LLMOPS_DOCS_DIR", str(docs))
         clients = Clients.from_env()
         key, secret = mint("retrieval-path")
-        clients.store.add_api_key(key)
+        clients.store.api_keys.add(key)
         with TestClient(create_app(clients)) as client:
             wait_ready(client, timeout_s=600)
             response = client.post(

@@ -30,8 +30,8 @@ from llmops.guardrails.config import load_guardrails_config
 from llmops.guardrails.pipeline import Guardrails
 from llmops.prompts.registry import register
 from llmops.prompts.specs import load_prompt_files
+from llmops.storage.metadata.client import MetadataClient
 from resources.llm import LLMClient
-from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
 from tests.http_servers import Served
 from tests.llm_server import ScriptedLLMServer, ok
@@ -68,7 +68,7 @@ def root(service_index) -> Path:
 def clients(root, embedder, llm_server, tmp_path_factory) -> Clients:
     """The clients of one module, with a metadata store of its own (no keys yet)."""
     database = tmp_path_factory.mktemp("service-db") / "llmops.db"
-    metadata = MetadataStore(url=f"sqlite:///{database}")
+    metadata = MetadataClient(url=f"sqlite:///{database}")
     register(load_prompt_files(PROJECT_ROOT / "prompts"), metadata)
     vectors = VectorStore(uri=str(root / "lancedb"))
     llm = LLMClient(
@@ -109,14 +109,14 @@ def revoke_test_keys(clients, operator):
     """The keys a test creates are revoked when it ends; the operator's stays."""
     yield
     secret = operator["Authorization"].removeprefix("Bearer ")
-    for key in clients.store.api_keys():
+    for key in clients.store.api_keys.find():
         if key.active and key.hash != digest(secret):
-            clients.store.revoke_api_key(key.id)
+            clients.store.api_keys.revoke(key.id)
 
 
 def new_key(clients: Clients, **options) -> dict[str, str]:
     key, secret = mint("test", **options)
-    clients.store.add_api_key(key)
+    clients.store.api_keys.add(key)
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -178,7 +178,7 @@ def test_ask_returns_the_fields_of_the_cli_and_logs_the_query(client, clients):
     assert body["status"] == "answered"
     assert body["answer"] == "27 days [leave.md]"
     assert body["citations"][0]["source"] == "leave.md"
-    assert body == payloads.lineage(clients.store.query(body["query_id"]))
+    assert body == payloads.lineage(clients.store.queries.get(body["query_id"]))
 
 
 def test_search_returns_the_fields_of_the_cli(client, clients):
@@ -206,7 +206,7 @@ def test_feedback_and_the_audit_view(client, clients):
     assert saved.keys() == {"feedback_id", "query_id", "rating", "comment", "created_at"}
     assert "jane@example.com" not in saved["comment"]
     view = client.get(f"/v1/queries/{query_id}").json()
-    assert view["lineage"] == payloads.lineage(clients.store.query(query_id))
+    assert view["lineage"] == payloads.lineage(clients.store.queries.get(query_id))
     assert view.get("rerun") is None
     rerun = client.get(f"/v1/queries/{query_id}", params={"rerun": "true"}).json()["rerun"]
     assert rerun["same_chunks"] is True
@@ -250,7 +250,7 @@ def test_keys_through_the_cli_gate_the_service(client, clients, root):
     created = llmops("create", "ci-bot", "--rate-limit", "100")
     secret = created.pop("key")
     assert created["scopes"] == ["query"]
-    assert clients.store.api_keys()[-1].hash != secret  # only the hash is stored
+    assert clients.store.api_keys.find()[-1].hash != secret  # only the hash is stored
     listed = llmops("list")["keys"]
     assert created in listed
     assert all("key" not in k and "hash" not in k for k in listed)
@@ -277,7 +277,7 @@ def test_keys_through_the_cli_gate_the_service(client, clients, root):
 def test_a_key_sees_only_its_own_queries_and_admins_see_all(client, clients):
     alice, bob, admin = new_key(clients), new_key(clients), new_key(clients, admin=True)
     query_id = ask(client, headers=alice).json()["query_id"]
-    assert clients.store.query(query_id).api_key_id is not None
+    assert clients.store.queries.get(query_id).api_key_id is not None
     assert client.get(f"/v1/queries/{query_id}", headers=alice).status_code == 200
     hidden = client.get(f"/v1/queries/{query_id}", headers=bob)
     assert hidden.status_code == 404  # not 403: existence is not revealed
@@ -339,7 +339,7 @@ def test_daily_budget_per_key_refuses_before_the_llm_call(client, clients, llm_s
     first = ask(client, headers=new_key(clients, daily_budget_usd=1.0))
     assert first.status_code == 200, first.text
     assert first.json()["usage"]["cost_usd"] > 0
-    charged = [u for u in clients.store.usage() if u.query_id == first.json()["query_id"]]
+    charged = [u for u in clients.store.usage.find() if u.query_id == first.json()["query_id"]]
     assert charged[0].api_key_id is not None
 
 
@@ -406,7 +406,7 @@ def test_sigterm_finishes_the_request_in_flight(root, llm_server, tmp_path):
         "LLMOPS_CHAT_MODEL": "gpt-4o-mini",
     }
     key, secret = mint("sigterm")
-    MetadataStore(url=env["LLMOPS_DATABASE_URL"]).add_api_key(key)
+    MetadataClient(url=env["LLMOPS_DATABASE_URL"]).api_keys.add(key)
     served = Served(env, tmp_path / "serve.log")
     try:
         served.start()

@@ -35,7 +35,7 @@ def v1_routes(url: str) -> list[tuple[str, str]]:
 
 
 def test_a_fresh_service_without_keys_answers_401_on_every_v1_route(clients, caplog):  # noqa: F811
-    assert not any(key.active for key in clients.store.api_keys())  # a fresh deploy
+    assert not any(key.active for key in clients.store.api_keys.find())  # a fresh deploy
     logged = caplog.at_level(logging.INFO, logger="llmops.service")
     with logged, InThread(create_app(clients)) as url:
         routes = v1_routes(url)
@@ -60,7 +60,7 @@ def test_insecure_open_serves_anonymous_callers_with_a_warning_never_as_admins(
     caplog,
 ):
     admin_key, admin_secret = mint("operator", admin=True)
-    clients.store.add_api_key(admin_key)
+    clients.store.api_keys.add(admin_key)
     admin = {"Authorization": f"Bearer {admin_secret}"}
     try:
         app = create_app(clients, ServiceOptions(insecure_open=True))
@@ -93,6 +93,6 @@ def test_insecure_open_serves_anonymous_callers_with_a_warning_never_as_admins(
             assert httpx.get(f"{url}/v1/feedback", headers=admin).status_code == 200
             assert "chat_model" in httpx.get(f"{url}/readyz", headers=admin).json()
     finally:
-        clients.store.revoke_api_key(admin_key.id)
+        clients.store.api_keys.revoke(admin_key.id)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert INSECURE_OPEN_WARNING in warnings

@@ -14,7 +14,7 @@ from llmops.entrypoints.access import mint
 from llmops.entrypoints.cli import main
 from llmops.entrypoints.service import Clients, create_app
 from llmops.retrieval.contexts import load_context_files
-from resources.metadata_store import MetadataStore
+from llmops.storage.metadata.client import MetadataClient
 from tests.conftest import write_docs
 from tests.http_servers import InThread
 from tests.llm_server import ScriptedLLMServer, ok
@@ -81,7 +81,7 @@ def test_http_audit_rerun_with_hybrid_in_production_returns_the_same_chunks(
         run("ingest")
         promote("hybrid")
         key, secret = mint("auditor", admin=True)
-        MetadataStore(url=f"sqlite:///{home / 'llmops.db'}").add_api_key(key)
+        MetadataClient(url=f"sqlite:///{home / 'llmops.db'}").api_keys.add(key)
         admin = {"Authorization": f"Bearer {secret}"}
         with InThread(create_app(Clients.from_env())) as url:
             asked = httpx.post(f"{url}/v1/ask", json={"question": QUESTION}, headers=admin)

@@ -25,8 +25,8 @@ from llmops.entrypoints.access import mint
 from llmops.entrypoints.service import LoadRetry, ServiceOptions, create_app
 from llmops.prompts.registry import register
 from llmops.prompts.specs import load_prompt_files
+from llmops.storage.metadata.client import MetadataClient
 from resources.llm import LLMClient
-from resources.metadata_store import MetadataStore
 from tests.http_servers import InThread, Served, free_port
 from tests.llm_server import ScriptedLLMServer, ok
 from tests.test_metadata_store import PG_URL, pg_admin  # noqa: F401 — the server, or a skip
@@ -44,7 +44,7 @@ def _connections(database_url: str, allowed: bool) -> None:
     """Let clients connect to the database, or refuse them and end the open sessions: to the
     service it is down."""
     name = sa.engine.make_url(database_url).database
-    admin = MetadataStore(url=PG_URL).engine.execution_options(isolation_level="AUTOCOMMIT")
+    admin = MetadataClient(url=PG_URL).engine.execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {allowed}'))
         if not allowed:
@@ -61,10 +61,10 @@ def test_a_5xx_says_only_a_request_id_and_the_log_has_the_details(
     pg_database,  # noqa: F811
     tmp_path,
 ):
-    store = MetadataStore(url=pg_database)
+    store = MetadataClient(url=pg_database)
     register(load_prompt_files(PROJECT_ROOT / "prompts"), store)
     key, secret = mint("operator", admin=True)
-    store.add_api_key(key)
+    store.api_keys.add(key)
     store.engine.dispose()
     llm_port = free_port()  # nothing listens there: the LLM endpoint is down
     env = {
@@ -166,7 +166,7 @@ def test_loading_is_retried_until_the_store_is_up_and_healthz_fails_meanwhile(
     admin = pg_admin.execution_options(isolation_level="AUTOCOMMIT")
 
     def factory():
-        store = MetadataStore(url=late_url)
+        store = MetadataClient(url=late_url)
         register(load_prompt_files(PROJECT_ROOT / "prompts"), store)  # fails until it exists
         return replace(clients, store=store)
 
@@ -191,7 +191,7 @@ def test_loading_is_retried_until_the_store_is_up_and_healthz_fails_meanwhile(
             search = httpx.post(f"{url}/v1/search", json={"query": QUESTION})
             assert search.status_code == 401  # served, and closed: no key exists here
     finally:
-        MetadataStore(url=late_url).engine.dispose()
+        MetadataClient(url=late_url).engine.dispose()
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
@@ -204,7 +204,7 @@ def test_llm_calls_wait_for_a_slot_and_the_probes_answer_meanwhile(clients):  # 
     with ScriptedLLMServer(responder=lambda _: ok("27 days", delay_s=delay_s)) as slow:
         llm = LLMClient(base_url=slow.base_url, api_key="k", model="gpt-4o-mini")
         key, secret = mint("busy")
-        clients.store.add_api_key(key)
+        clients.store.api_keys.add(key)
         app = create_app(replace(clients, llm=llm), ServiceOptions(max_llm_calls=slots))
         try:
             with InThread(app) as url, ThreadPoolExecutor(asks) as pool:
@@ -226,7 +226,7 @@ def test_llm_calls_wait_for_a_slot_and_the_probes_answer_meanwhile(clients):  # 
                     assert time.perf_counter() - started < 0.5, probe
                 statuses = [a.result().status_code for a in answers]
         finally:
-            clients.store.revoke_api_key(key.id)
+            clients.store.api_keys.revoke(key.id)
     assert statuses == [200] * asks
     arrived = sorted(r.at for r in slow.received)
     assert len(arrived) == asks

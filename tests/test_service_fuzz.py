@@ -23,7 +23,7 @@ schema = schemathesis.openapi.from_path(OPENAPI_PATH)
 def service(clients):  # noqa: F811
     """The service on uvicorn on a free loopback port, models loaded, and an admin key."""
     key, secret = mint("fuzzer", admin=True, rate_limit_per_minute=1_000_000)
-    clients.store.add_api_key(key)
+    clients.store.api_keys.add(key)
     with InThread(create_app(clients)) as url:
         yield url, {"Authorization": f"Bearer {secret}"}
 

@@ -22,7 +22,7 @@ from llmops.config import PROJECT_ROOT
 from llmops.entrypoints.access import mint
 from llmops.prompts.registry import register
 from llmops.prompts.specs import load_prompt_files
-from resources.metadata_store import MetadataStore
+from llmops.storage.metadata.client import MetadataClient
 from resources.vector_store import VectorStore
 from tests.conftest import materialize_index, write_docs
 from tests.http_servers import Served
@@ -69,7 +69,7 @@ class Replicas:
     """Two running `llmops serve` processes and the store they share."""
 
     urls: list[str]
-    store: MetadataStore
+    store: MetadataClient
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -87,7 +87,7 @@ class _serving:
     they do not race to register the first version), stopped on exit."""
 
     def __init__(self, database_url: str, root: Path, llm_server: ScriptedLLMServer) -> None:
-        self.store = MetadataStore(url=database_url)
+        self.store = MetadataClient(url=database_url)
         register(load_prompt_files(PROJECT_ROOT / "prompts"), self.store)
         self.served = [
             Served(
@@ -125,9 +125,9 @@ class _serving:
         self.store.engine.dispose()
 
 
-def _key(store: MetadataStore, **limits) -> tuple[str, dict[str, str]]:
+def _key(store: MetadataClient, **limits) -> tuple[str, dict[str, str]]:
     key, secret = mint("replica-test", **limits)
-    store.add_api_key(key)
+    store.api_keys.add(key)
     return key.id, {"Authorization": f"Bearer {secret}"}
 
 
@@ -141,13 +141,15 @@ def _at_once(urls: list[str], path: str, body: dict, headers: dict, count: int):
         return list(pool.map(post, range(count)))
 
 
-def _charged(store: MetadataStore, key_id: str) -> list[float]:
-    return [u.cost_usd for u in store.usage() if u.api_key_id == key_id and u.status == "charged"]
+def _charged(store: MetadataClient, key_id: str) -> list[float]:
+    return [
+        u.cost_usd for u in store.usage.find() if u.api_key_id == key_id and u.status == "charged"
+    ]
 
 
-def _global_room(store: MetadataStore) -> int:
+def _global_room(store: MetadataClient) -> int:
     """Calls the global budget still covers today."""
-    spent = store.spend_on(datetime.now(UTC).date())
+    spent = store.usage.spent_on(datetime.now(UTC).date())
     return round((GLOBAL_CALLS * CALL_USD - spent) / CALL_USD)
 
 
@@ -165,7 +167,7 @@ def test_a_key_budget_holds_for_concurrent_asks_across_two_replicas(replicas, ll
     charged = _charged(store, key_id)
     assert len(charged) == admitted
     assert sum(charged) <= 5 * CALL_USD + 1e-12
-    assert store.spend_reservations() == []  # every reservation settled or released
+    assert store.usage.reservations() == []  # every reservation settled or released
 
 
 def test_the_global_budget_holds_for_concurrent_asks_across_two_replicas(replicas, llm_server):
@@ -179,8 +181,8 @@ def test_the_global_budget_holds_for_concurrent_asks_across_two_replicas(replica
     assert len(llm_server.received) - calls == room
     refused = next(r for r in answers if r.status_code == 429)
     assert "the service's daily LLM budget is used up" in refused.json()["detail"]
-    assert store.spend_on(datetime.now(UTC).date()) <= GLOBAL_CALLS * CALL_USD + 1e-12
-    assert store.spend_reservations() == []
+    assert store.usage.spent_on(datetime.now(UTC).date()) <= GLOBAL_CALLS * CALL_USD + 1e-12
+    assert store.usage.reservations() == []
 
 
 def test_rate_limit_holds_across_two_replicas(replicas):

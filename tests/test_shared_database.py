@@ -17,9 +17,11 @@ from sqlalchemy import inspect, text
 
 from assets import prompts
 from llmops.entrypoints.cli import main
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.engine import VERSION_TABLE, alembic_config
 from pipelines.jobs import register_prompts_job
 from pipelines.sensors import new_prompt_version
-from resources.metadata_store import VERSION_TABLE, MetadataStore, alembic_config
+from resources.metadata_store import MetadataStore
 from tests.conftest import PROJECT_ROOT, write_docs
 from tests.llm_server import ScriptedLLMServer, ok
 from tests.pg import fresh_database
@@ -45,7 +47,7 @@ def shared_url(monkeypatch):
 def test_dagster_and_the_metadata_store_share_one_postgresql_database(
     tmp_path, monkeypatch, capsys, shared_url
 ):
-    store = MetadataStore(url=shared_url)
+    store = MetadataClient(url=shared_url)
     legacy_install(store)  # llmops's revision 0008 in alembic_version
     docs, home, prompts_dir = tmp_path / "docs", tmp_path / "home", tmp_path / "prompts"
     write_docs(docs, {"leave.md": "# Leave\n\nEveryone gets 27 days of annual leave a year.\n"})
@@ -62,7 +64,7 @@ def test_dagster_and_the_metadata_store_share_one_postgresql_database(
         monkeypatch.setenv("LLMOPS_HOME", str(home))
         assert main(["ask", "How many days of annual leave do I get?", "--json"]) == 0
     query_id = json.loads(capsys.readouterr().out)["query_id"]
-    assert store.query(query_id).answer == "27 days [leave.md]"
+    assert store.queries.get(query_id).answer == "27 days [leave.md]"
 
     (prompts_dir / "answer.yaml").write_text(
         (prompts_dir / "answer.yaml").read_text().replace("temperature: 0.0", "temperature: 0.1")
@@ -75,14 +77,14 @@ def test_dagster_and_the_metadata_store_share_one_postgresql_database(
         job = dg.Definitions(
             assets=dg.load_assets_from_modules([prompts]),
             jobs=[register_prompts_job],
-            resources={"metadata_store": store},
+            resources={"metadata_store": MetadataStore(url=store.url)},
         ).resolve_job_def("register_prompts")
         tags = {"dagster/sensor_name": new_prompt_version.name, "dagster/run_key": request.run_key}
         run = job.execute_in_process(instance=instance, tags={**request.tags, **tags})
         assert run.success
         (record,) = instance.get_run_records(dg.RunsFilter(tags=tags))  # stored in PostgreSQL
         assert record.dagster_run.job_name == "register_prompts"
-        assert len(store.prompt_versions("answer")) == 2  # the sensor's run registered the edit
+        assert len(store.prompts.versions("answer")) == 2  # the sensor's run registered the edit
         for storage in (instance.run_storage, instance.event_log_storage):
             revision = storage.alembic_version()
             assert revision[0] == revision[1]  # Dagster's history: at its head

@@ -16,9 +16,10 @@ from llmops.retrieval.experiments import logged_context
 
 if TYPE_CHECKING:
     from llmops.costs.budget import BudgetLimits
+    from llmops.storage.metadata.client import MetadataClient
+    from llmops.storage.metadata.records import QueryRecord
     from resources.embedder import Embedder
     from resources.llm import LLMClient
-    from resources.metadata_store import MetadataStore, QueryRecord
     from resources.vector_store import VectorStore
 
 
@@ -27,7 +28,7 @@ def rerun_as_served(
     embedder: Embedder,
     vectors: VectorStore,
     llm: LLMClient,
-    store: MetadataStore,
+    store: MetadataClient,
     limits: BudgetLimits,
 ) -> rag.AuditResult:
     """Re-run `record` with the context configuration it was logged with (its embedder too),

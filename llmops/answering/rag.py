@@ -18,15 +18,15 @@ from llmops.prompts.specs import PromptSpec
 from llmops.prompts.templating import Passage, canary_for, fence, marker_for, render_messages
 from llmops.retrieval.contexts import FloorMode, RetrievalSpec
 from llmops.retrieval.search import Retrieval, retrieve
-from resources.embedder import Embedder
-from resources.llm import Completion, LLMClient
-from resources.metadata_store import (
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import (
     GuardrailEvent,
-    MetadataStore,
     PromptVersion,
     QueryRecord,
     RetrievedChunk,
 )
+from resources.embedder import Embedder
+from resources.llm import Completion, LLMClient
 from resources.vector_store import SearchHit, VectorStore, table_name
 
 NO_ANSWER = "I don't know based on the handbook."
@@ -162,7 +162,7 @@ def generate(
     hits: list[SearchHit],
     table_version: int,
     llm: LLMClient,
-    store: MetadataStore,
+    store: MetadataClient,
     limits: BudgetLimits,
     purpose: str,
     request_id: str,
@@ -192,7 +192,7 @@ def answer(
     embedder: Embedder,
     vectors: VectorStore,
     llm: LLMClient,
-    store: MetadataStore,
+    store: MetadataClient,
     limits: BudgetLimits,
     settings: RagSettings = RagSettings(),
     guardrails: Guardrails | None = None,
@@ -289,7 +289,7 @@ def _log(
     record: QueryRecord,
     verdicts: list[tuple[str, Verdict]],
     started: float,
-    store: MetadataStore,
+    store: MetadataClient,
 ) -> QueryRecord:
     """Log the query with its verdicts (in the record and as guardrail events)."""
     record = replace(
@@ -297,8 +297,8 @@ def _log(
         guardrails=tuple({"stage": stage, **v.model_dump()} for stage, v in verdicts),
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
     )
-    store.log_query(record)
-    store.add_guardrail_events(
+    store.queries.log(record)
+    store.guardrail_events.add(
         [
             GuardrailEvent(stage=stage, query_id=record.query_id, **v.model_dump())
             for stage, v in verdicts
@@ -324,7 +324,7 @@ def audit(
     embedder: Embedder,
     vectors: VectorStore,
     llm: LLMClient,
-    store: MetadataStore,
+    store: MetadataClient,
     limits: BudgetLimits,
     settings: RagSettings,
 ) -> AuditResult:
@@ -341,7 +341,7 @@ def audit(
             f"query {record.query_id} was embedded with {record.embedding_model}; the configured "
             f"embedder is {embedder.model_id}: configure that model to audit it"
         )
-    prompt = store.prompt_version(record.prompt_name, record.prompt_version)
+    prompt = store.prompts.get(record.prompt_name, record.prompt_version)
     if prompt is None:
         raise InputError(f"prompt {record.prompt_name}@{record.prompt_version} is not stored")
     spec = spec_of(prompt)

@@ -23,8 +23,9 @@ from llmops.costs.budget import (
     check_key_budget,
 )
 from llmops.costs.pricing import cost
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import DaySpend, MetadataStoreError, UsageRecord
 from resources.llm import Completion, LLMClient, Message
-from resources.metadata_store import DaySpend, MetadataStore, MetadataStoreError, UsageRecord
 
 RESERVATION_MARGIN = timedelta(minutes=1)  # beyond the call's own worst-case duration
 
@@ -35,7 +36,7 @@ def metered_complete(
     input_tokens: int,
     max_output_tokens: int,
     temperature: float,
-    store: MetadataStore,
+    store: MetadataClient,
     limits: BudgetLimits,
     purpose: str,
     prompt_version: str | None = None,
@@ -55,7 +56,7 @@ def metered_complete(
             check_key_budget(spend.api_key_id, spend.key_usd, worst_case, spend.key_budget_usd)
 
     try:
-        reservation = store.reserve_spend(
+        reservation = store.usage.reserve(
             model,
             purpose,
             worst_case,
@@ -64,7 +65,7 @@ def metered_complete(
             shared_budget=limits.daily_budget_usd is not None,
         )
     except BudgetExceededError as exc:
-        store.record_usage(
+        store.usage.record(
             UsageRecord(
                 model=model,
                 purpose=purpose,
@@ -83,9 +84,9 @@ def metered_complete(
         spent = cost(completion.model, completion.input_tokens, completion.output_tokens)
     except BaseException:
         with suppress(MetadataStoreError):  # then the reservation expires instead
-            store.release_spend(reservation)
+            store.usage.release(reservation)
         raise
-    store.settle_spend(
+    store.usage.settle(
         reservation,
         UsageRecord(
             model=completion.model,

@@ -23,7 +23,7 @@ from datetime import UTC, date
 import pandas as pd
 
 from llmops.costs.budget import optional_usd
-from resources.metadata_store import UsageRecord
+from llmops.storage.metadata.records import UsageRecord
 
 MONTHLY_BUDGET_ENV = "LLMOPS_MONTHLY_BUDGET_USD"
 WARN_SHARE = 0.8

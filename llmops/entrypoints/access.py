@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from llmops.errors import InputError
-from resources.metadata_store import ApiKey, QueryRecord
+from llmops.storage.metadata.records import ApiKey, QueryRecord
 
 QUERY = "query"
 ADMIN = "admin"

@@ -9,9 +9,9 @@ from llmops.config import Settings
 
 def metadata_store():
     """The metadata store at `LLMOPS_DATABASE_URL` (default: SQLite under `LLMOPS_HOME`)."""
-    from resources.metadata_store import MetadataStore
+    from llmops.storage.metadata.client import MetadataClient
 
-    return MetadataStore(url=Settings.from_env().database_url)
+    return MetadataClient(url=Settings.from_env().database_url)
 
 
 def synced_store():

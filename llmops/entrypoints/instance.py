@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from llmops.config import Settings
 from llmops.errors import LlmopsError
-from resources.metadata_store import MetadataStore
+from llmops.storage.metadata.client import MetadataClient
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -34,7 +34,7 @@ def dagster_instance(settings: Settings | None = None) -> DagsterInstance:
     from dagster import DagsterInstance
 
     settings = settings or Settings.from_env()
-    MetadataStore(url=settings.database_url).migrate()
+    MetadataClient(url=settings.database_url).migrate()
     home = settings.prepare_dagster_home()
     try:
         return DagsterInstance.get()

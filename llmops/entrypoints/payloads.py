@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from llmops.answering.rag import AuditResult
     from llmops.retrieval.search import Retrieval
-    from resources.metadata_store import ApiKey, Feedback, QueryRecord
+    from llmops.storage.metadata.records import ApiKey, Feedback, QueryRecord
 
 
 # What a caller without the admin scope sees of a guardrail verdict: which check, what it does

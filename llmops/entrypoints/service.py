@@ -67,13 +67,13 @@ from llmops.entrypoints.clients import (
     synced_store,
 )
 from llmops.errors import IndexNotFoundError, LlmopsError
-from resources.llm import LLMError
-from resources.metadata_store import (
-    MetadataStore,
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import (
     MetadataStoreError,
     PromptVersionNotFoundError,
     UnknownQueryError,
 )
+from resources.llm import LLMError
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 MAX_BODY_BYTES = 64 * 1024
@@ -133,7 +133,7 @@ class Clients:
     vectors: Any
     llm: Any
     limits: BudgetLimits
-    store: MetadataStore
+    store: MetadataClient
     guardrails: Any
     settings: RagSettings = field(default_factory=RagSettings)
 
@@ -216,11 +216,11 @@ class ServiceState:
             self._say_how_to_get_a_key(clients.store)
             return
 
-    def _say_how_to_get_a_key(self, store: MetadataStore) -> None:
+    def _say_how_to_get_a_key(self, store: MetadataClient) -> None:
         if self.options.insecure_open:
             return
         try:
-            if store.has_active_api_keys():
+            if store.api_keys.any_active():
                 return
         except MetadataStoreError:
             return  # the requests will say so
@@ -543,18 +543,18 @@ def authenticate(request: Request, bearer: BearerDep, header: HeaderDep) -> Call
             return Caller(key=None)
         hint = (
             "send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
-            if store.has_active_api_keys()
+            if store.api_keys.any_active()
             else f"no key exists yet: {CREATE_KEY_HINT}"
         )
         raise HTTPException(
             401, f"an API key is required: {hint}", headers={"WWW-Authenticate": "Bearer"}
         )
-    key = store.api_key_by_hash(digest(secret))
+    key = store.api_keys.by_hash(digest(secret))
     if key is None:
         raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     if not key.active:
         raise HTTPException(403, "this API key was revoked: ask for a new one")
-    wait = store.take_rate_slot(key.id, key.rate_limit_per_minute)  # one window per store
+    wait = store.rate_limits.take_slot(key.id, key.rate_limit_per_minute)  # one window per store
     if wait is not None:
         raise HTTPException(
             429,
@@ -575,10 +575,10 @@ CallerDep = Annotated[Caller, Depends(authenticate)]
 AdminDep = Annotated[Caller, Depends(admin)]
 
 
-def _is_admin_key(store: MetadataStore, secret: str | None) -> bool:
+def _is_admin_key(store: MetadataClient, secret: str | None) -> bool:
     """Whether `secret` is an active admin key (for the detail of /readyz: no 401 there, a
     probe without a key gets the bare status)."""
-    key = store.api_key_by_hash(digest(secret)) if secret else None
+    key = store.api_keys.by_hash(digest(secret)) if secret else None
     return key is not None and key.active and ADMIN in key.scopes
 
 
@@ -588,9 +588,9 @@ def _seconds_to_utc_midnight() -> int:
     return max(1, int((tomorrow - now).total_seconds()))
 
 
-def _visible_query(store: MetadataStore, caller: Caller, query_id: str):
+def _visible_query(store: MetadataClient, caller: Caller, query_id: str):
     """The logged query, if this caller may see it; otherwise 404 (existence is not revealed)."""
-    record = store.query(query_id)
+    record = store.queries.get(query_id)
     if record is None or not caller.can_see(record):
         raise HTTPException(404, f"no logged query with id {query_id!r}")
     return record
@@ -798,7 +798,7 @@ def _routes(app: FastAPI) -> None:
         c = _state(request).ready()
         _visible_query(c.store, caller, body.query_id)
         comment = c.guardrails.redact_pii(body.comment) if body.comment else body.comment
-        return payloads.feedback(c.store.add_feedback(body.query_id, body.rating, comment))
+        return payloads.feedback(c.store.feedback.add(body.query_id, body.rating, comment))
 
     @app.get(
         "/v1/queries/{query_id}", response_model=AuditView, responses=LLM_ERRORS, tags=["audit"]
@@ -826,7 +826,9 @@ def _routes(app: FastAPI) -> None:
     def feedback_export(request: Request, _admin: AdminDep) -> dict[str, Any]:
         """Every rating, oldest first (admin)."""
         return {
-            "feedback": [payloads.feedback(f) for f in _state(request).ready().store.feedback()]
+            "feedback": [
+                payloads.feedback(f) for f in _state(request).ready().store.feedback.find()
+            ]
         }
 
     @app.get(

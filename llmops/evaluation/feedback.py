@@ -17,7 +17,8 @@ from llmops.errors import InputError
 from llmops.evaluation.evalsets import EvalCase, load_evalset
 from llmops.jsonl import read_text
 from llmops.safepaths import inside
-from resources.metadata_store import Feedback, MetadataStore, QueryRecord
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import Feedback, QueryRecord
 
 FEEDBACK_TAG = "feedback"
 
@@ -37,10 +38,10 @@ class CandidateCase(BaseModel):
     feedback_at: datetime
 
 
-def rated_queries(store: MetadataStore) -> tuple[list[Feedback], dict[str, QueryRecord]]:
+def rated_queries(store: MetadataClient) -> tuple[list[Feedback], dict[str, QueryRecord]]:
     """All feedback, and the logged queries it rates by id (not the whole query log)."""
-    feedback = store.feedback()
-    queries = store.queries(ids={f.query_id for f in feedback})
+    feedback = store.feedback.find()
+    queries = store.queries.find(ids={f.query_id for f in feedback})
     return feedback, {q.query_id: q for q in queries}
 
 

@@ -17,9 +17,9 @@ from llmops.costs.budget import BudgetLimits
 from llmops.evaluation.calibration import Calibration, CalibrationCase, agreement
 from llmops.evaluation.judge_model import JudgeOutputError, JudgeSettings
 from llmops.extras import needs_extra
+from llmops.storage.metadata.client import MetadataClient
 from resources.embedder import Embedder
 from resources.llm import LLMClient
-from resources.metadata_store import MetadataStore
 
 if TYPE_CHECKING:
     from llmops.evaluation.ragas_adapters import MeteredJudgeLLM
@@ -71,7 +71,7 @@ class Judge:
     def metered(
         cls,
         llm: LLMClient,
-        store: MetadataStore,
+        store: MetadataClient,
         settings: JudgeSettings,
         limits: BudgetLimits,
         embedder: Embedder,

@@ -31,9 +31,10 @@ from llmops.evaluation.scoring import (
     write_scores,
 )
 from llmops.prompts.registry import CANDIDATE, PRODUCTION, resolve
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import EvaluationRecord, PromptVersion
 from resources.embedder import Embedder
 from resources.llm import LLMClient
-from resources.metadata_store import EvaluationRecord, MetadataStore, PromptVersion
 from resources.vector_store import VectorStore
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class Evaluator:
     embedder: Embedder
     vectors: VectorStore | None
     llm: LLMClient
-    store: MetadataStore
+    store: MetadataClient
     limits: BudgetLimits
     scores_dir: Path
     judge: Judge | None = None
@@ -77,8 +78,8 @@ class Evaluation:
     gate_note: str  # why there is no gate, or what it compared with
 
 
-def label_of(store: MetadataStore, prompt: PromptVersion) -> str | None:
-    labels = store.labels(prompt.name)
+def label_of(store: MetadataClient, prompt: PromptVersion) -> str | None:
+    labels = store.prompts.labels(prompt.name)
     for label in (PRODUCTION, CANDIDATE):
         if labels.get(label) == prompt.version:
             return label
@@ -112,7 +113,7 @@ def evaluate(
     calibration or a baseline evaluated on the way.
     """
     ev = evaluator
-    prompt = ev.store.prompt_version(answers.prompt_name, answers.prompt_version)
+    prompt = ev.store.prompts.get(answers.prompt_name, answers.prompt_version)
     label = label_of(ev.store, prompt)
     judge_before = ev.judge.llm.cost_usd if ev.judge else 0.0
     if ev.judge:
@@ -122,7 +123,7 @@ def evaluate(
     summary = summarize(frame, ev.judge_state, ev.settings.k)
     path = write_scores(frame, ev.scores_dir, prompt.name, prompt.version)
     gate, note = None, "production is the baseline: no gate"
-    production = ev.store.label(prompt.name, PRODUCTION)
+    production = ev.store.prompts.label(prompt.name, PRODUCTION)
     if production and production != prompt.version:
         baseline = _baseline(ev, cases, evalset, digest, answers, run_id, log)
         metrics = primary_metrics(ev.settings.k, ev.judge_state.trusted)
@@ -133,7 +134,7 @@ def evaluate(
             metrics=metrics,
         )
         note = gate.markdown()
-    record = ev.store.add_evaluation(
+    record = ev.store.evaluations.add(
         EvaluationRecord(
             prompt_name=prompt.name,
             prompt_version=prompt.version,
@@ -167,7 +168,7 @@ def _baseline(
 ) -> EvaluationRecord:
     """Production's evaluation under the candidate's conditions, made now if there is none."""
     production = resolve(ev.store, f"{answers.prompt_name}@{PRODUCTION}")
-    for record in ev.store.evaluations(production.name, production.version):
+    for record in ev.store.evaluations.find(production.name, production.version):
         if _same_conditions(record, digest, answers):
             return record
     log(
@@ -178,13 +179,13 @@ def _baseline(
     return evaluate(baseline_answers, ev, cases, evalset, digest, run_id, log=log).record
 
 
-def promotion_blocker(store: MetadataStore, name: str, version: str) -> str | None:
+def promotion_blocker(store: MetadataClient, name: str, version: str) -> str | None:
     """Why `version` may not become production now, or None when its gate passed against the
     current production version."""
-    production = store.label(name, PRODUCTION)
+    production = store.prompts.label(name, PRODUCTION)
     if production is None or production == version:
         return None
-    gated = [e for e in store.evaluations(name, version) if e.gate_passed is not None]
+    gated = [e for e in store.evaluations.find(name, version) if e.gate_passed is not None]
     if not gated:
         return f"the promotion gate of {name}@{version} never ran: run `llmops eval` first"
     latest = gated[0]

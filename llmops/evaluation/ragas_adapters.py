@@ -18,9 +18,9 @@ from ragas.llms.base import InstructorBaseRagasLLM
 from llmops.costs.budget import BudgetLimits
 from llmops.costs.metering import metered_complete
 from llmops.evaluation.judge_model import JudgeOutputError, JudgeSettings, parse_reply
+from llmops.storage.metadata.client import MetadataClient
 from resources.embedder import Embedder
 from resources.llm import LLMClient
-from resources.metadata_store import MetadataStore
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -29,7 +29,7 @@ class MeteredJudgeLLM(InstructorBaseRagasLLM):
     """ragas' structured-output LLM interface, answered by `LLMClient` within the budget."""
 
     def __init__(
-        self, llm: LLMClient, store: MetadataStore, settings: JudgeSettings, limits: BudgetLimits
+        self, llm: LLMClient, store: MetadataClient, settings: JudgeSettings, limits: BudgetLimits
     ) -> None:
         self.llm = llm
         self.store = store

@@ -30,9 +30,10 @@ from llmops.extras import needs_extra
 from llmops.prompts.registry import spec_of
 from llmops.retrieval.metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
 from llmops.safepaths import inside
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import PromptVersion
 from resources.embedder import Embedder
 from resources.llm import LLMClient
-from resources.metadata_store import MetadataStore, PromptVersion
 from resources.vector_store import VectorStore
 
 Progress = Callable[[int, int], None]
@@ -100,7 +101,7 @@ def answer_cases(
     embedder: Embedder,
     vectors: VectorStore,
     llm: LLMClient,
-    store: MetadataStore,
+    store: MetadataClient,
     limits: BudgetLimits,
     settings: RagSettings = RagSettings(),
     progress: Progress | None = None,

@@ -36,8 +36,8 @@ from llmops.guardrails.injection import (
     InjectionSemanticSettings,
     margins,
 )
+from llmops.storage.metadata.records import QueryRecord
 from resources.embedder import Embedder
-from resources.metadata_store import QueryRecord
 from resources.vector_store import VectorStore, anchor_schema
 
 SOURCES = ("chunk", "heading", "evalset", "served")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from resources.metadata_store import GuardrailEvent
+from llmops.storage.metadata.records import GuardrailEvent
 
 BASELINE_DAYS = 7
 MIN_REQUESTS = 20  # fewer requests today: a rate is too noisy to call a jump

@@ -15,8 +15,9 @@ import pyarrow as pa
 from llmops.evaluation.evalsets import load_evalset
 from llmops.monitoring.query_log import logged_queries
 from llmops.monitoring.windows import DayRange
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import QueryRecord
 from resources.embedder import Embedder
-from resources.metadata_store import MetadataStore, QueryRecord
 from resources.vector_store import VectorStore, query_schema
 
 
@@ -83,7 +84,7 @@ def sync_query_embeddings(
 
 def query_window(
     days: DayRange,
-    store: MetadataStore,
+    store: MetadataClient,
     embedder: Embedder,
     vectors: VectorStore,
     progress: Callable[[int, int], None] | None = None,

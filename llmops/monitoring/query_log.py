@@ -11,14 +11,15 @@ import numpy as np
 
 from llmops.markdown import md_text
 from llmops.monitoring.windows import DayRange
-from resources.metadata_store import MetadataStore, QueryRecord
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import QueryRecord
 
 
-def logged_queries(store: MetadataStore, days: DayRange) -> list[QueryRecord]:
+def logged_queries(store: MetadataClient, days: DayRange) -> list[QueryRecord]:
     """Queries logged from the start of `days.start` to the end of `days.end` (UTC)."""
     since = datetime.combine(days.start, time(), tzinfo=UTC)
     until = datetime.combine(days.end + timedelta(days=1), time(), tzinfo=UTC)
-    return store.queries(since=since, until=until)
+    return store.queries.find(since=since, until=until)
 
 
 @dataclass(frozen=True)

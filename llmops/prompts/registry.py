@@ -12,7 +12,8 @@ from pathlib import Path
 from llmops.errors import InputError
 from llmops.prompts.specs import PromptFile, PromptSpec, prompt_diff
 from llmops.safepaths import check_name
-from resources.metadata_store import MetadataStore, PromptVersion
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import PromptVersion
 
 PRODUCTION = "production"
 CANDIDATE = "candidate"
@@ -45,16 +46,16 @@ def spec_of(record: PromptVersion) -> PromptSpec:
     return PromptSpec.model_validate_json(record.content)
 
 
-def register(files: list[PromptFile], store: MetadataStore) -> list[RegisteredVersion]:
+def register(files: list[PromptFile], store: MetadataClient) -> list[RegisteredVersion]:
     """Store every prompt file whose content is new; returns the versions added."""
     added = []
     for file in files:
         spec = file.spec
-        if store.prompt_version(spec.name, spec.version) is not None:
+        if store.prompts.get(spec.name, spec.version) is not None:
             continue
-        previous = store.latest_prompt_version(spec.name)
+        previous = store.prompts.latest(spec.name)
         old_spec = spec_of(previous) if previous else None
-        store.add_prompt_version(
+        store.prompts.add(
             PromptVersion(
                 name=spec.name,
                 version=spec.version,
@@ -68,21 +69,23 @@ def register(files: list[PromptFile], store: MetadataStore) -> list[RegisteredVe
                 ),
             )
         )
-        label = CANDIDATE if store.label(spec.name, PRODUCTION) else PRODUCTION
-        store.move_label(spec.name, label, spec.version, f"new version from {file.path.name}")
+        label = CANDIDATE if store.prompts.label(spec.name, PRODUCTION) else PRODUCTION
+        store.prompts.move_label(
+            spec.name, label, spec.version, f"new version from {file.path.name}"
+        )
         added.append(RegisteredVersion(spec.name, spec.version, label))
     return added
 
 
-def resolve(store: MetadataStore, ref: str) -> PromptVersion:
+def resolve(store: MetadataClient, ref: str) -> PromptVersion:
     """A stored version from `NAME`, `NAME@LABEL` or `NAME@VERSION` (default label production)."""
     name, _, selector = ref.partition("@")
     check_name(name, "prompt")
     selector = selector or PRODUCTION
-    version = store.label(name, selector) or selector
-    record = store.prompt_version(name, version)
+    version = store.prompts.label(name, selector) or selector
+    record = store.prompts.get(name, version)
     if record is None:
-        known = ", ".join(sorted(store.labels(name))) or "none"
+        known = ", ".join(sorted(store.prompts.labels(name))) or "none"
         raise InputError(
             f"prompt {ref!r} not found: no version or label {selector!r} of {name!r} "
             f"(labels: {known}); see `llmops prompts list`"
@@ -90,16 +93,16 @@ def resolve(store: MetadataStore, ref: str) -> PromptVersion:
     return record
 
 
-def promote(store: MetadataStore, name: str, version: str, reason: str) -> None:
+def promote(store: MetadataClient, name: str, version: str, reason: str) -> None:
     """Make `version` the production version of `name`."""
     resolve(store, f"{name}@{version}")
-    store.move_label(name, PRODUCTION, version, reason)
+    store.prompts.move_label(name, PRODUCTION, version, reason)
 
 
-def production_stack(store: MetadataStore, name: str) -> list[str]:
+def production_stack(store: MetadataClient, name: str) -> list[str]:
     """Production versions in the order they were promoted, rolled-back ones popped."""
     stack: list[str] = []
-    for move in store.label_history(name):
+    for move in store.prompts.label_history(name):
         if move.label != PRODUCTION:
             continue
         if move.reason.startswith(ROLLBACK) and stack:
@@ -109,7 +112,7 @@ def production_stack(store: MetadataStore, name: str) -> list[str]:
     return stack
 
 
-def rollback(store: MetadataStore, name: str, reason: str) -> str:
+def rollback(store: MetadataClient, name: str, reason: str) -> str:
     """Move `production` back to the version it held before the current one; returns it.
 
     Repeated rollbacks walk further back, as `git revert` of each promotion would.
@@ -117,5 +120,5 @@ def rollback(store: MetadataStore, name: str, reason: str) -> str:
     stack = production_stack(store, name)
     if len(stack) < 2:
         raise InputError(f"prompt {name!r} has no earlier production version to roll back to")
-    store.move_label(name, PRODUCTION, stack[-2], f"{ROLLBACK}{reason}")
+    store.prompts.move_label(name, PRODUCTION, stack[-2], f"{ROLLBACK}{reason}")
     return stack[-2]

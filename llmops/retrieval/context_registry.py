@@ -10,19 +10,20 @@ from llmops.errors import InputError
 from llmops.prompts.registry import CANDIDATE, PRODUCTION, git_author
 from llmops.retrieval.contexts import ContextFile, ContextSpec
 from llmops.safepaths import check_name
-from resources.metadata_store import ContextVersion, MetadataStore
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import ContextVersion
 
 
 def spec_of(record: ContextVersion) -> ContextSpec:
     return ContextSpec.model_validate_json(record.content)
 
 
-def register(files: list[ContextFile], store: MetadataStore) -> list[ContextVersion]:
+def register(files: list[ContextFile], store: MetadataClient) -> list[ContextVersion]:
     """Store every context file whose content is new; returns the versions added."""
     added = []
     for file in files:
         spec = file.spec
-        if store.context_version(spec.name, spec.version) is not None:
+        if store.contexts.get(spec.name, spec.version) is not None:
             continue
         record = ContextVersion(
             name=spec.name,
@@ -31,19 +32,19 @@ def register(files: list[ContextFile], store: MetadataStore) -> list[ContextVers
             description=spec.description,
             author=git_author(file.path),
         )
-        store.add_context_version(record)
-        label = CANDIDATE if PRODUCTION in store.context_labels() else PRODUCTION
-        store.move_context_label(
-            label, spec.name, spec.version, f"new version from {file.path.name}"
+        store.contexts.add(record)
+        label = CANDIDATE if PRODUCTION in store.contexts.labels() else PRODUCTION
+        store.contexts.move_label(
+            spec.name, label, spec.version, f"new version from {file.path.name}"
         )
         added.append(record)
     return added
 
 
-def resolve(store: MetadataStore, ref: str) -> ContextVersion:
+def resolve(store: MetadataClient, ref: str) -> ContextVersion:
     """A stored version from `NAME@VERSION`, `NAME@LABEL`, a label (`production`,
     `candidate`) or `NAME` (its newest version)."""
-    labels = store.context_labels()
+    labels = store.contexts.labels()
     name, _, selector = labels.get(ref, ref).partition("@")
     check_name(name, "context")
     if selector in labels:
@@ -52,9 +53,9 @@ def resolve(store: MetadataStore, ref: str) -> ContextVersion:
             raise InputError(f"{selector} is {labelled}, not a version of {name!r}")
         selector = labelled.partition("@")[2]
     if selector:
-        record = store.context_version(name, selector)
+        record = store.contexts.get(name, selector)
     else:
-        record = next((v for v in store.context_versions() if v.name == name), None)
+        record = next((v for v in store.contexts.versions() if v.name == name), None)
     if record is None:
         raise InputError(
             f"context {ref!r} not found (labels: "
@@ -64,7 +65,7 @@ def resolve(store: MetadataStore, ref: str) -> ContextVersion:
     return record
 
 
-def production(store: MetadataStore) -> ContextVersion | None:
+def production(store: MetadataClient) -> ContextVersion | None:
     """The version the assistant retrieves with, or None before any is registered."""
-    ref = store.context_labels().get(PRODUCTION)
+    ref = store.contexts.labels().get(PRODUCTION)
     return resolve(store, ref) if ref else None

@@ -32,8 +32,9 @@ from llmops.retrieval.contexts import ContextSpec, index_id
 from llmops.retrieval.metrics import bootstrap_mean, hit_at_k, reciprocal_rank_at_k
 from llmops.retrieval.search import retrieve
 from llmops.safepaths import inside
+from llmops.storage.metadata.client import MetadataClient
+from llmops.storage.metadata.records import ContextVersion, QueryRecord
 from resources.embedder import Embedder
-from resources.metadata_store import ContextVersion, MetadataStore, QueryRecord
 from resources.vector_store import VectorStore
 
 GATE_METRICS = ("hit@5", "mrr@5")
@@ -117,7 +118,7 @@ def serving_settings(record: ContextVersion, base: Embedder) -> tuple[RagSetting
 
 
 def serving_context(
-    store: MetadataStore, base: Embedder, ref: str | None = None
+    store: MetadataClient, base: Embedder, ref: str | None = None
 ) -> tuple[RagSettings, Embedder]:
     """The settings and embedder to retrieve with under context `ref` (NAME@VERSION, a label,
     ...), or the production configuration; the built-in defaults before any is registered."""
@@ -126,7 +127,7 @@ def serving_context(
 
 
 def logged_context(
-    store: MetadataStore, logged: QueryRecord, base: Embedder
+    store: MetadataClient, logged: QueryRecord, base: Embedder
 ) -> tuple[RagSettings, Embedder]:
     """What a logged query was retrieved with: its context configuration, or the built-in
     defaults for queries served before context configurations existed."""

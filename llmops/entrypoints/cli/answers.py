@@ -127,7 +127,7 @@ def audit(query_id: str, rerun: bool, as_json: bool) -> None:
     /v1/queries/ID?rerun=true does).
     """
     store = metadata_store()
-    record = store.query(query_id)
+    record = store.queries.get(query_id)
     if record is None:
         raise InputError(f"no logged query with id {query_id!r}")
     payload: dict = {"lineage": payloads.lineage(record)}
@@ -160,12 +160,12 @@ def feedback(query_id: str, rating: str, comment: str | None, as_json: bool) -> 
     `negative_feedback` sensor), for a person to approve. PII in the comment is redacted
     before it is stored, as in questions.
     """
-    from resources.metadata_store import UnknownQueryError
+    from llmops.storage.metadata.records import UnknownQueryError
 
     if comment:
         comment = build_guardrails(*index_clients()).redact_pii(comment)
     try:
-        saved = metadata_store().add_feedback(query_id, rating, comment)
+        saved = metadata_store().feedback.add(query_id, rating, comment)
     except UnknownQueryError as exc:
         raise InputError(f"{exc}: see `llmops ask --json` for query ids") from exc
     emit(payloads.feedback(saved), as_json, f"recorded thumbs {rating} for query {query_id}")

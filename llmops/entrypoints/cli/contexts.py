@@ -29,7 +29,7 @@ def context() -> None:
 def context_list(as_json: bool) -> None:
     """Every registered version, newest first, with its labels."""
     store = synced_store()
-    labels = store.context_labels()
+    labels = store.contexts.labels()
     versions = [
         {
             "context": v.ref,
@@ -37,7 +37,7 @@ def context_list(as_json: bool) -> None:
             "description": v.description.strip(),
             "created_at": v.created_at.isoformat(),
         }
-        for v in store.context_versions()
+        for v in store.contexts.versions()
     ]
     rows = [
         (
@@ -72,7 +72,7 @@ def context_promote(
         raise click.UsageError("--force needs --reason TEXT saying why the gate is overridden")
     store = synced_store()
     target = resolve(store, f"{name}@{version}")
-    before = store.context_labels().get(PRODUCTION)
+    before = store.contexts.labels().get(PRODUCTION)
     blocker = promotion_blocker(Settings.from_env().reports_dir, target.ref, before)
     if blocker and not force:
         raise PromotionRefusedError(
@@ -81,7 +81,7 @@ def context_promote(
     reason = reason or "promoted from the command line"
     if blocker:
         reason = f"forced past the gate ({blocker}): {reason}"
-    store.move_context_label(PRODUCTION, target.name, target.version, reason)
+    store.contexts.move_label(target.name, PRODUCTION, target.version, reason)
     payload = {
         "production": target.ref,
         "previous": before,
@@ -166,7 +166,7 @@ def experiments_show(ref: str, as_json: bool) -> None:
             f"no experiment of {record.ref}: run `llmops experiments run {record.ref}`"
         )
     summary = json.loads(path.read_text())
-    production = store.context_labels().get(PRODUCTION)
+    production = store.contexts.labels().get(PRODUCTION)
     gate = None
     if production and production != record.ref:
         result = gate_context(settings.reports_dir, record.ref, production)

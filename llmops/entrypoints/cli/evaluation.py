@@ -75,7 +75,7 @@ def eval_command(
             checks_may_fail=True,
         )
         record = next(
-            e for e in store.evaluations(target.name, target.version) if e.run_id == run.run_id
+            e for e in store.evaluations.find(target.name, target.version) if e.run_id == run.run_id
         )
         results.append(_evaluation_json(record))
     payload = {"evalset": str(path), "results": results}
@@ -91,7 +91,7 @@ def _eval_targets(store, ref: str) -> list:
     if "@" in ref:
         return [resolve(store, ref)]
     production = resolve(store, f"{ref}@{PRODUCTION}")
-    candidate = store.label(ref, CANDIDATE)
+    candidate = store.prompts.label(ref, CANDIDATE)
     targets = [production]
     if candidate and candidate != production.version:
         targets.append(resolve(store, f"{ref}@{candidate}"))

@@ -24,7 +24,7 @@ from llmops.entrypoints.cli.app import (
     cli,
 )
 from llmops.errors import InputError, LlmopsError
-from resources.metadata_store import MetadataStoreError
+from llmops.storage.metadata.records import MetadataStoreError
 
 # The one-line summaries `--help` lists; click would cut the docstrings' first lines mid-phrase.
 SUMMARIES = {

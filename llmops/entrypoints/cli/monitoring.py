@@ -69,7 +69,7 @@ def drift(reference: Path, current: Path, as_json: bool) -> None:
 def alerts(kind: str | None, as_json: bool) -> None:
     """Alerts recorded by the sensors, newest first (e.g. a failed semantic drift check, with
     the evaluations of production it requested)."""
-    found = metadata_store().alerts(kind)
+    found = metadata_store().alerts.find(kind)
     payload = {
         "alerts": [
             {

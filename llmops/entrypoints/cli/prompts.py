@@ -22,8 +22,8 @@ def prompts_list(as_json: bool) -> None:
     """Every prompt with its versions (newest first) and labels."""
     store = synced_store()
     listing: dict[str, list[dict]] = {}
-    for record in store.prompt_versions():
-        labels = store.labels(record.name)
+    for record in store.prompts.versions():
+        labels = store.prompts.labels(record.name)
         listing.setdefault(record.name, []).append(
             {
                 "version": record.version,
@@ -67,12 +67,12 @@ def prompts_show(ref: str, as_json: bool) -> None:
             "reason": m.reason,
             "moved_at": m.moved_at.isoformat(),
         }
-        for m in store.label_history(record.name)
+        for m in store.prompts.label_history(record.name)
     ]
     payload = {
         "name": record.name,
         "version": record.version,
-        "labels": store.labels(record.name),
+        "labels": store.prompts.labels(record.name),
         "created_at": record.created_at.isoformat(),
         "author": record.author,
         "prompt": spec_of(record).model_dump(mode="json"),
@@ -108,7 +108,7 @@ def prompts_promote(
         raise click.UsageError("--force needs --reason TEXT saying why the gate is overridden")
     store = synced_store()
     target = resolve(store, f"{name}@{version}").version
-    before = store.label(name, PRODUCTION)
+    before = store.prompts.label(name, PRODUCTION)
     blocker = promotion_blocker(store, name, target)
     if blocker and not force:
         raise PromotionRefusedError(
@@ -137,7 +137,7 @@ def prompts_rollback(name: str, reason: str, as_json: bool) -> None:
     from llmops.prompts.registry import PRODUCTION, rollback
 
     store = synced_store()
-    before = store.label(name, PRODUCTION)
+    before = store.prompts.label(name, PRODUCTION)
     after = rollback(store, name, reason)
     payload = {"name": name, "production": after, "previous": before, "reason": reason}
     emit(payload, as_json, f"{name}: production {before} -> {after} (rollback)")

@@ -105,7 +105,7 @@ def keys_create(
     from llmops.entrypoints.access import mint
 
     key, secret = mint(name, admin, rate_limit, daily_budget)
-    metadata_store().add_api_key(key)
+    metadata_store().api_keys.add(key)
     payload = {**payloads.api_key(key), "key": secret}
     emit(
         payload,
@@ -121,7 +121,7 @@ def keys_list(as_json: bool) -> None:
     """Every key, revoked ones included (ids, names, prefixes; never the secrets)."""
     from llmops.entrypoints.access import CREATE_KEY_HINT
 
-    found = [payloads.api_key(k) for k in metadata_store().api_keys()]
+    found = [payloads.api_key(k) for k in metadata_store().api_keys.find()]
     rows = [
         (
             k["id"],
@@ -145,10 +145,10 @@ def keys_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def keys_revoke(key_id: str, as_json: bool) -> None:
     """Revoke key KEY_ID (see `llmops keys list`): its requests get 403 from now on."""
-    from resources.metadata_store import UnknownApiKeyError
+    from llmops.storage.metadata.records import UnknownApiKeyError
 
     try:
-        key = metadata_store().revoke_api_key(key_id)
+        key = metadata_store().api_keys.revoke(key_id)
     except UnknownApiKeyError as exc:
         raise InputError(f"{exc}: see `llmops keys list`") from exc
     emit(payloads.api_key(key), as_json, f"revoked key {key.id} ({key.name})")

@@ -1,6 +1,6 @@
 """Alembic environment of the metadata store.
 
-`MetadataStore.migrate()` hands over an open connection in `config.attributes["connection"]`
+`Database.migrate()` hands over an open connection in `config.attributes["connection"]`
 (so SQLite pragmas and the PostgreSQL schema apply); otherwise `sqlalchemy.url` is used. The
 revision is kept in `llmops_alembic_version`, apart from Dagster's `alembic_version`.
 """
@@ -8,7 +8,8 @@ revision is kept in `llmops_alembic_version`, apart from Dagster's `alembic_vers
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from resources.metadata_store import VERSION_TABLE, Base
+from llmops.storage.metadata.engine import VERSION_TABLE
+from llmops.storage.metadata.rows import Base
 
 config = context.config
 target_metadata = Base.metadata
