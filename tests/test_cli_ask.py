@@ -5,20 +5,10 @@ import json
 
 import pytest
 
-from tests.conftest import write_docs
-from tests.test_cli import llmops
+from tests.support.cli import ASK_FIELDS, llmops
+from tests.support.files import write_docs
 
 pytestmark = pytest.mark.slow
-
-ASK_FIELDS = {
-    "query_id",
-    "answer",
-    "citations",
-    "prompt_version",
-    "index_version",
-    "usage",
-    "guardrails",
-}
 
 
 def test_ask_offline_then_audit_after_the_document_changed(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from llmops.evaluation.feedback import (
 )
 from pipelines.definitions import defs
 from resources.metadata_store import QueryRecord, RetrievedChunk
-from tests.conftest import write_docs
+from tests.support.files import write_docs
 
 
 def _query(metadata, question: str, sources: tuple[str, ...] = ("leave.md",)) -> QueryRecord:

@@ -34,7 +34,8 @@ from llmops.guardrails.injection import (
 from llmops.guardrails.pipeline import Guardrails
 from resources.metadata_store import QueryRecord
 from resources.vector_store import VectorStore
-from tests.conftest import materialize_index, write_docs
+from tests.support.files import write_docs
+from tests.support.indexing import materialize_index
 
 TECH_DOCS = {
     "concurrency.md": "# Concurrency\n\n## Threads\n\nTern runs each `Thread` object on its own "

@@ -21,7 +21,7 @@ from llmops.markdown import md_text
 from llmops.monitoring.check import DriftCheck
 from llmops.monitoring.drift import EmergingTopic
 from llmops.monitoring.windows import DriftSettings
-from tests.conftest import query_record
+from tests.support.records import query_record
 
 GFM = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 DAY = date(2026, 11, 20)
