@@ -1,6 +1,7 @@
 """Helpers the test modules share; test modules import these, never each other.
 
-- `cli`: the `llmops` command as the tests run it, and the shape of its one-line errors.
+- `cli`: the `llmops` command run in this process (or as a real process where the process is
+  tested), and the shape of its one-line errors.
 - `files`: the project's folders, docs folders written from a dict, a local install's environment.
 - `indexing`: the corpus and index assets materialized for real.
 - `records`: query log records, prompt files, prompt registration.
