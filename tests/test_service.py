@@ -10,8 +10,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -26,6 +24,7 @@ from llmops.entrypoints.access import digest, mint
 from llmops.entrypoints.service import OPENAPI_PATH, Clients, create_app
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
+from tests.support import cli
 from tests.support.cli import ASK_FIELDS
 from tests.support.http_servers import Served
 from tests.support.service import wait_ready
@@ -172,22 +171,11 @@ def test_metrics_count_requests_tokens_cost_and_verdicts_for_admins_only(client,
     assert "llmops_guardrail_verdicts_total{" in text
 
 
-def test_keys_through_the_cli_gate_the_service(client, clients, root):
-    env = {
-        **os.environ,
-        "LLMOPS_HOME": str(root / "home"),
-        "LLMOPS_DATABASE_URL": clients.store.url,
-    }
+def test_keys_through_the_cli_gate_the_service(client, clients, root, monkeypatch):
+    monkeypatch.setenv("LLMOPS_DATABASE_URL", clients.store.url)
 
     def llmops(*args: str, exit_code: int = 0) -> dict:
-        result = subprocess.run(
-            [sys.executable, "-m", "llmops.entrypoints.cli", "keys", *args, "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        result = cli.llmops("keys", *args, "--json", home=root / "home")
         assert result.returncode == exit_code, result.stderr
         return json.loads(result.stdout)
 
