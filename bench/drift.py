@@ -13,8 +13,8 @@ and the verdict is on `test`. Each cell is "flagged/trials".
 
 Then, on `test`: the shipped test's power by window size (100, 300, 1,000, 3,000 per window)
 and new-topic share, where a source has enough texts; the synthetic windows of
-`tests/drift_data.py`; and seconds per check on stored vectors at 1,000 and 10,000 per window
-(windows synthesised from the pydocs test texts with replacement plus σ = 0.01 noise):
+`tests/support/drift_data.py`; and seconds per check on stored vectors at 1,000 and 10,000 per
+window (windows synthesised from the pydocs test texts with replacement plus σ = 0.01 noise):
 `compare_windows` (test, evidently's scores, emerging topics, surface), and the scheduled
 `embedding_drift_report` asset reading LanceDB and writing evidently's HTML report.
 Exits 1 if a target fails.
@@ -256,10 +256,10 @@ def power_curve(pools, n: int) -> dict[tuple[int, float], tuple[int, int]]:
 
 
 def synthetic_table(trials_per_kind: int) -> None:
-    """The labelled templated windows of tests/drift_data.py, 300 vs 300."""
+    """The labelled templated windows of tests/support/drift_data.py, 300 vs 300."""
     from bench.drift_trials import encoded
     from resources.embedder import Embedder
-    from tests import drift_data
+    from tests.support import drift_data
 
     kinds = [("no drift", "none", 0.0), ("paraphrase", "paraphrase", 0.0)] + [
         (f"new {s:.0%}", "new", s) for s in (0.05, 0.10, 0.30)
@@ -272,7 +272,10 @@ def synthetic_table(trials_per_kind: int) -> None:
     texts = sorted({q.text for ts in trials.values() for t in ts for q in t.reference + t.current})
     vectors = dict(zip(texts, encoded(texts, Embedder()), strict=True))
     methods = {k: v for k, v in reported_methods().items() if k not in ("evidently mmd", "surface")}
-    print(f"\nsynthetic set (tests/drift_data.py), {trials_per_kind} trials per kind, 300 vs 300")
+    print(
+        f"\nsynthetic set (tests/support/drift_data.py), {trials_per_kind} trials per kind, "
+        "300 vs 300"
+    )
     width = max(len(m) for m in methods) + 2
     print(f"{'method':<{width}}" + "".join(f"{name:>16}" for name, _, _ in kinds))
     counts = {m: [] for m in methods}
@@ -316,7 +319,8 @@ def time_check(
     from llmops.storage.metadata.rows import QueryLogRow
     from resources.embedder import Embedder
     from resources.vector_store import VectorStore, query_schema
-    from tests.conftest import CORPUS, materialize_index
+    from tests.support.files import CORPUS
+    from tests.support.indexing import materialize_index
 
     rng = np.random.default_rng(seed)
     ref, ref_texts = synth(rng, *pools["reference"], n)

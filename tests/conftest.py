@@ -1,4 +1,6 @@
-"""Shared fixtures: the real embedding model, temporary LanceDB folders and docs folders."""
+"""Shared fixtures: the real embedding model, temporary LanceDB folders and docs folders, a local
+install, PostgreSQL, and the indexed clients of the HTTP service tests. Helpers the test modules
+share are in `tests.support`."""
 
 import os
 
@@ -9,25 +11,20 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault(_name, "1")
 
 from pathlib import Path
+from uuid import uuid4
 
-import dagster as dg
 import pytest
+import sqlalchemy as sa
 
-from assets import corpus, index
+from llmops.storage.metadata.client import MetadataClient
 from resources.embedder import Embedder
 from resources.vector_store import VectorStore
+from tests.support.files import PROJECT_ROOT, local_install, write_docs
+from tests.support.indexing import materialize_index
+from tests.support.pg import PG_URL
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CORPUS = PROJECT_ROOT / "corpus"
-INDEX_ASSETS = [
-    corpus.source_documents,
-    corpus.document_chunks,
-    index.chunk_embeddings,
-    index.ann_recall_at_10,
-]
 
 
 @pytest.fixture(scope="session")
@@ -62,54 +59,63 @@ def docs(tmp_path: Path) -> Path:
     return folder
 
 
-def write_docs(folder: Path, files: dict[str, str | bytes]) -> None:
-    for name, content in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-
-
-def materialize_index(
-    docs_dir: Path,
-    embedder: Embedder,
-    store: VectorStore,
-    max_tokens: int = 256,
-    overlap_tokens: int = 32,
-) -> tuple[dict, dg.ExecuteInProcessResult]:
-    """Run the real corpus and index assets and the ANN check; return the index metadata."""
-    result = dg.materialize(
-        INDEX_ASSETS,
-        resources={"embedder": embedder, "vector_store": store},
-        run_config={
-            "ops": {
-                "source_documents": {"config": {"docs_dir": str(docs_dir)}},
-                "document_chunks": {
-                    "config": {"max_tokens": max_tokens, "overlap_tokens": overlap_tokens}
-                },
-            }
-        },
-    )
-    assert result.success
-    metadata = result.asset_materializations_for_node("chunk_embeddings")[0].metadata
-    return {key: value.value for key, value in metadata.items()}, result
+@pytest.fixture
+def metadata(tmp_path: Path) -> MetadataClient:
+    """A migrated SQLite metadata store in a temporary folder."""
+    return MetadataClient(url=f"sqlite:///{tmp_path / 'llmops.db'}")
 
 
 @pytest.fixture
-def metadata(tmp_path: Path):
-    """A migrated SQLite metadata store in a temporary folder."""
-    from llmops.storage.metadata.client import MetadataClient
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A local install under `tmp_path/home` with the shipped folders, eval sets read from
+    `tmp_path/evalsets`; returns `tmp_path`."""
+    local_install(monkeypatch, tmp_path / "home", LLMOPS_EVALSETS_DIR=tmp_path / "evalsets")
+    return tmp_path
 
-    return MetadataClient(url=f"sqlite:///{tmp_path / 'llmops.db'}")
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    """An engine on the test PostgreSQL server, or a skip (a failure under CI) saying why not."""
+    engine = MetadataClient(url=PG_URL).engine  # the store's choice of driver
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        where = sa.engine.make_url(PG_URL).render_as_string(hide_password=True)
+        reason = f"PostgreSQL at {where} does not answer: {' '.join(str(exc.orig).split())}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_database():
+    """A fresh database on the test server, dropped afterwards; its URL."""
+    admin = MetadataClient(url=PG_URL).engine.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"no PostgreSQL server at {PG_URL}: {exc}")
+        pytest.skip(f"no PostgreSQL server at {PG_URL}")
+    name = f"llmops_rel_{uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
 def service_index(tmp_path_factory, embedder: Embedder) -> Path:
-    """The HTTP service tests' docs (`tests.test_service.DOCS`) indexed once into `lancedb/`
+    """The HTTP service tests' docs (`tests.support.service.DOCS`) indexed once into `lancedb/`
     under the returned folder; the service test modules share it and only read it."""
-    from tests.test_service import DOCS
+    from tests.support.service import DOCS
 
     root = tmp_path_factory.mktemp("service")
     write_docs(root / "docs", DOCS)
@@ -117,35 +123,41 @@ def service_index(tmp_path_factory, embedder: Embedder) -> Path:
     return root
 
 
-def query_record(question: str, **changes):
-    """A served answer to `question` as the query log stores it; `changes` override fields."""
-    from llmops.storage.metadata.records import QueryRecord
+@pytest.fixture(scope="module")
+def llm_server():
+    """The service tests' chat model (`tests.support.service.reply`) on a test server."""
+    from tests.support.llm_server import ScriptedLLMServer
+    from tests.support.service import reply
 
-    values = {
-        "question": question,
-        "answer": "…",
-        "prompt_name": "answer",
-        "prompt_version": "v1",
-        "table_name": "chunks_test",
-        "table_version": 1,
-        "embedding_model": "test",
-        "chat_model": "test",
-    }
-    return QueryRecord(**{**values, **changes})
+    with ScriptedLLMServer(responder=reply) as running:
+        yield running
 
 
-def local_install(monkeypatch: pytest.MonkeyPatch, home: Path, **folders: Path) -> None:
-    """Point llmops at `home` (SQLite, LanceDB and Dagster under it) and the project's shipped
-    corpus, prompts, contexts and eval sets, except the `folders` given (LLMOPS_*_DIR=path)."""
-    values = {
-        "LLMOPS_HOME": home,
-        "LLMOPS_DOCS_DIR": CORPUS,
-        "LLMOPS_PROMPTS_DIR": PROJECT_ROOT / "prompts",
-        "LLMOPS_CONTEXTS_DIR": PROJECT_ROOT / "contexts",
-        "LLMOPS_EVALSETS_DIR": PROJECT_ROOT / "evalsets",
-        **folders,
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, str(value))
-    for name in ("LLMOPS_DATABASE_URL", "LLMOPS_LANCEDB_URI", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
+@pytest.fixture(scope="module")
+def root(service_index) -> Path:
+    """DOCS indexed into `lancedb/` under this folder, once for every service test module
+    (they only read it)."""
+    return service_index
+
+
+@pytest.fixture(scope="module")
+def clients(root, embedder, llm_server, tmp_path_factory):
+    """The service clients of one module, with a metadata store of its own (no keys yet)."""
+    from llmops.costs.budget import BudgetLimits
+    from llmops.entrypoints.service import Clients
+    from llmops.guardrails.config import load_guardrails_config
+    from llmops.guardrails.pipeline import Guardrails
+    from llmops.prompts.registry import register
+    from llmops.prompts.specs import load_prompt_files
+    from resources.llm import LLMClient
+
+    database = tmp_path_factory.mktemp("service-db") / "llmops.db"
+    metadata = MetadataClient(url=f"sqlite:///{database}")
+    register(load_prompt_files(PROJECT_ROOT / "prompts"), metadata)
+    vectors = VectorStore(uri=str(root / "lancedb"))
+    llm = LLMClient(
+        base_url=llm_server.base_url, api_key="k", model="gpt-4o-mini", retry_base_s=0.01
+    )
+    limits = BudgetLimits(max_input_tokens=2048, max_output_tokens=100)
+    guardrails = Guardrails(load_guardrails_config(), embedder, vectors)
+    return Clients(embedder, vectors, llm, limits, metadata, guardrails)

@@ -11,7 +11,8 @@ from assets.index import ann_recall_at_10
 from llmops.knowledge.chunking import Chunk
 from llmops.knowledge.indexing import chunk_rows
 from resources.vector_store import VectorStore
-from tests.conftest import CORPUS, materialize_index
+from tests.support.files import CORPUS
+from tests.support.indexing import materialize_index
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from llmops.evaluation.calibration import (
     agreement,
     load_calibration_set,
 )
-from tests.conftest import CORPUS, PROJECT_ROOT
+from tests.support.files import CORPUS, PROJECT_ROOT
 
 SHIPPED = PROJECT_ROOT / "evalsets" / "judge_calibration.jsonl"
 

@@ -7,7 +7,7 @@ import pytest
 
 from llmops.knowledge.chunking import Chunker, ChunkerSettings, chunk_documents
 from llmops.knowledge.documents import SourceDocument, content_hash, scan_documents
-from tests.conftest import CORPUS
+from tests.support.files import CORPUS
 
 
 def _doc(text: str, path: str = "doc.md", doc_type: str = "markdown") -> SourceDocument:

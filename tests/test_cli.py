@@ -1,15 +1,13 @@
 """`llmops ingest` and `llmops search` as a user runs them: JSON contracts and exit codes."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from tests.conftest import write_docs
+from tests.support.cli import llmops, llmops_process, one_line_error
+from tests.support.files import write_docs
 
 pytestmark = pytest.mark.slow
 
@@ -24,28 +22,6 @@ INGEST_FIELDS = {
     "seconds",
 }
 RESULT_FIELDS = {"chunk_id", "source", "text", "score"}
-
-
-def llmops(*args: str, home: Path, docs: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LLMOPS_HOME": str(home)}
-    env.pop("DAGSTER_HOME", None)
-    if docs is not None:
-        env["LLMOPS_DOCS_DIR"] = str(docs)
-    return subprocess.run(
-        [sys.executable, "-m", "llmops.entrypoints.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
-def _one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +88,13 @@ def test_search_json(indexed):
 
 def test_a_warm_search_is_silent_on_stderr_unless_asked(indexed):
     home, _, _ = indexed
-    quiet = llmops("search", "How much holiday do I get?", home=home)
+    # Real processes: the quiet stderr of a process that loaded the model and LanceDB, and the
+    # library logs -vv turns on (tests.support.cli says why only a process shows both).
+    quiet = llmops_process("search", "How much holiday do I get?", home=home)
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""
     assert "leave.md" in quiet.stdout
-    verbose = llmops("-vv", "search", "How much holiday do I get?", home=home)
+    verbose = llmops_process("-vv", "search", "How much holiday do I get?", home=home)
     assert verbose.returncode == 0, verbose.stderr
     assert verbose.stderr != ""  # the library logs -vv asks for
 
@@ -141,7 +119,7 @@ def test_search_batch_bad_line_names_file_and_line(indexed, tmp_path):
     batch = tmp_path / "bad.jsonl"
     batch.write_text('{"id": "q1", "query": "fine"}\n{"id": "q2"}\n')
     result = llmops("search", "--batch", str(batch), home=home)
-    _one_line_error(result, f"{batch}:2", "query")
+    one_line_error(result, f"{batch}:2", "query")
     assert result.stdout == ""
 
 
@@ -157,7 +135,7 @@ def test_search_batch_bad_line_names_file_and_line(indexed, tmp_path):
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(tmp_path, args, words):
-    _one_line_error(llmops(*args, home=tmp_path / "home"), *words)
+    one_line_error(llmops(*args, home=tmp_path / "home"), *words)
 
 
 def test_json_errors_are_json_on_stdout(tmp_path):
@@ -167,4 +145,4 @@ def test_json_errors_are_json_on_stdout(tmp_path):
 
 
 def test_search_before_ingest_says_what_to_do(tmp_path):
-    _one_line_error(llmops("search", "anything", home=tmp_path / "home"), "llmops ingest")
+    one_line_error(llmops("search", "anything", home=tmp_path / "home"), "llmops ingest")

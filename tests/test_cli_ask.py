@@ -5,20 +5,10 @@ import json
 
 import pytest
 
-from tests.conftest import write_docs
-from tests.test_cli import llmops
+from tests.support.cli import ASK_FIELDS, llmops, llmops_process
+from tests.support.files import write_docs
 
 pytestmark = pytest.mark.slow
-
-ASK_FIELDS = {
-    "query_id",
-    "answer",
-    "citations",
-    "prompt_version",
-    "index_version",
-    "usage",
-    "guardrails",
-}
 
 
 def test_ask_offline_then_audit_after_the_document_changed(tmp_path, monkeypatch):
@@ -33,7 +23,10 @@ def test_ask_offline_then_audit_after_the_document_changed(tmp_path, monkeypatch
     monkeypatch.setenv("LLMOPS_MAX_OUTPUT_TOKENS", "24")
     assert llmops("ingest", home=home, docs=docs).returncode == 0
 
-    asked = llmops("ask", "How many days of annual leave do I get?", "--json", home=home, docs=docs)
+    # A real process: its stderr stays empty once the models are loaded (see tests.support.cli).
+    asked = llmops_process(
+        "ask", "How many days of annual leave do I get?", "--json", home=home, docs=docs
+    )
     assert asked.returncode == 0, asked.stderr
     assert asked.stderr == ""  # no progress bars, no library logs: only --json on stdout
     answer = json.loads(asked.stdout)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests.drift_data import sample_trial
-from tests.test_cli import llmops
+from tests.support.cli import llmops
+from tests.support.drift_data import sample_trial
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from llmops.entrypoints.cli import main
 from llmops.jsonl import MAX_BYTES
-from tests.conftest import local_install
+from tests.support.cli import refused
 
 EDGES = ("one_line", "empty", "huge", "binary")
 
@@ -32,24 +31,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out.write(line * (MAX_BYTES // len(line) + 1))
     made["binary"].write_bytes(bytes(range(256)) * 8)
     return made
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    local_install(monkeypatch, tmp_path / "home", LLMOPS_EVALSETS_DIR=tmp_path / "evalsets")
-    return tmp_path
-
-
-def refused(capsys: pytest.CaptureFixture, *args: str) -> str:
-    """Run `llmops ARGS`; assert exit 2 and one line on stderr; return that line."""
-    code = main(list(args))
-    err = capsys.readouterr().err
-    assert code == 2, (args, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, (args, err)
-    assert lines[0].startswith("llmops: error: "), lines
-    assert "Traceback" not in err
-    return lines[0]
 
 
 @pytest.mark.parametrize("edge", EDGES)

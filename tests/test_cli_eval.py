@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from llmops.evaluation.judge import JUDGE_METRICS
-from tests import rule_judge
-from tests.conftest import PROJECT_ROOT, write_docs
-from tests.llm_server import ScriptedLLMServer
-from tests.test_cli import llmops
+from tests.support import rule_judge
+from tests.support.cli import llmops
+from tests.support.files import PROJECT_ROOT, write_docs
+from tests.support.llm_server import ScriptedLLMServer
 
 pytestmark = pytest.mark.slow
 

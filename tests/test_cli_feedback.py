@@ -6,10 +6,10 @@ import json
 import pandas as pd
 import pytest
 
-from tests import rule_judge
-from tests.conftest import write_docs
-from tests.llm_server import ScriptedLLMServer
-from tests.test_cli import llmops
+from tests.support import rule_judge
+from tests.support.cli import llmops
+from tests.support.files import write_docs
+from tests.support.llm_server import ScriptedLLMServer
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.test_cli import _one_line_error, llmops
+from tests.support.cli import llmops, one_line_error
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +37,12 @@ def test_guard_batch_prints_one_verdict_line_per_input(tmp_path):
 def test_guard_names_a_bad_batch_line_and_a_bad_configuration(tmp_path, monkeypatch):
     batch = tmp_path / "inputs.jsonl"
     batch.write_text('{"id": 1, "text": "fine"}\n{"id": 2}\n')
-    _one_line_error(
+    one_line_error(
         llmops("guard", "--batch", str(batch), home=tmp_path / "home"), "inputs.jsonl:2", "text"
     )
     config = tmp_path / "guardrails.yaml"
     config.write_text("input:\n  - check: pii\n    threshold: high\n")
     monkeypatch.setenv("LLMOPS_GUARDRAILS", str(config))
-    _one_line_error(
+    one_line_error(
         llmops("guard", "hello", home=tmp_path / "home"), "guardrails.yaml:3", "threshold"
     )

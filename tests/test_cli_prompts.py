@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests.test_cli import llmops
-from tests.test_prompts import VALID
+from tests.support.cli import llmops
+from tests.support.records import VALID
 
 
 @pytest.fixture

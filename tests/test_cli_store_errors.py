@@ -9,10 +9,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from llmops.storage.metadata.client import MetadataClient
-from tests.conftest import PROJECT_ROOT
-from tests.pg import fresh_database
-from tests.test_cli_edge_inputs import home, refused  # noqa: F401 (the fixture)
-from tests.test_metadata_store import at_unknown_revision
+from tests.support.cli import refused
+from tests.support.files import PROJECT_ROOT
+from tests.support.pg import fresh_database
+from tests.support.store import at_unknown_revision
 
 pytestmark = pytest.mark.usefixtures("home")  # LLMOPS_HOME and the folders: temporary
 

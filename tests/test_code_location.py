@@ -24,7 +24,7 @@ import pytest
 
 from llmops.entrypoints.ui import DagsterGraphQL, free_port, port_free
 from pipelines.definitions import defs
-from tests.conftest import PROJECT_ROOT, write_docs
+from tests.support.files import PROJECT_ROOT, write_docs
 
 BIN = Path(sys.executable).parent
 REPOSITORY = {"repositoryLocationName": "llmops", "repositoryName": "__repository__"}

@@ -27,8 +27,8 @@ from llmops.retrieval.search import cap_per_document, retrieve
 from resources.llm import LLMClient
 from resources.metadata_store import MetadataStore
 from resources.vector_store import SearchHit, table_name
-from tests.conftest import PROJECT_ROOT, write_docs
-from tests.llm_server import ScriptedLLMServer, ok
+from tests.support.files import PROJECT_ROOT, write_docs
+from tests.support.llm_server import ScriptedLLMServer, ok
 
 BASE = """
 name: {name}

@@ -25,9 +25,9 @@ import pytest
 from llmops.config import Settings
 from llmops.entrypoints.cli import main
 from pipelines.recovery import ProcessIdentity, last_heartbeat
-from tests.conftest import write_docs
-from tests.test_cli import llmops
-from tests.test_recovery import started_run
+from tests.support.cli import llmops
+from tests.support.files import write_docs
+from tests.support.runs import started_run
 
 pytestmark = pytest.mark.slow
 

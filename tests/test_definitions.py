@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from pipelines.definitions import defs
-from tests.conftest import PROJECT_ROOT
+from tests.support.files import PROJECT_ROOT
 
 
 def test_asset_groups_and_reindex_job():

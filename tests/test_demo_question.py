@@ -11,8 +11,8 @@ import re
 import pytest
 
 from llmops.answering.checks import repetition_start
-from tests.conftest import CORPUS, PROJECT_ROOT
-from tests.test_cli import llmops
+from tests.support.cli import llmops
+from tests.support.files import CORPUS, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

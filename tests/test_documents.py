@@ -7,7 +7,7 @@ import pytest
 
 from llmops.errors import InputError
 from llmops.knowledge.documents import manifest_digest, read_document, scan_documents
-from tests.conftest import write_docs
+from tests.support.files import write_docs
 
 
 def _undecodable_bytes() -> bytes:

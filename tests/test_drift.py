@@ -20,7 +20,7 @@ from llmops.monitoring.drift import (
     surface_baseline,
     words,
 )
-from tests import drift_data
+from tests.support import drift_data
 
 SEED = 7
 SIZE = 300

@@ -23,10 +23,9 @@ from pipelines.definitions import defs
 from pipelines.sensors import drift_detected
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
-from tests import drift_data
-from tests.test_cli import llmops
-from tests.test_evaluation_automation import _register
-from tests.test_prompts import VALID
+from tests.support import drift_data
+from tests.support.cli import llmops
+from tests.support.records import VALID, register_prompts
 
 DAY = date(2026, 11, 20)  # the last day of the current window
 WINDOW = 7
@@ -147,7 +146,7 @@ def test_new_topic_fails_the_check_and_the_sensor_alerts_and_evaluates(
 ):
     trial = drift_data.sample_trial("new", 3, size=200, share=0.3, new_topic="company-shares")
     _log_trial(meta, trial)
-    production = _register(tmp_path / "prompts", meta, {"answer.yaml": VALID})
+    production = register_prompts(tmp_path / "prompts", meta, {"answer.yaml": VALID})
     with dg.instance_for_test() as instance:
         result = _materialize(instance, embedder, meta, store)
         evaluation = _check(result)

@@ -10,7 +10,7 @@ from assets import corpus, index
 from llmops.knowledge.indexing import bucket_of
 from resources.embedder import Embedder
 from resources.vector_store import VectorStore, table_name
-from tests.conftest import INDEX_ASSETS, materialize_index
+from tests.support.indexing import INDEX_ASSETS, materialize_index
 
 ALL_ASSETS = [*INDEX_ASSETS, index.chunk_embedding_buckets]
 

@@ -7,7 +7,7 @@ import pytest
 
 from llmops.errors import InputError
 from llmops.evaluation.evalsets import EvalCase, load_evalset
-from tests.conftest import CORPUS, PROJECT_ROOT
+from tests.support.files import CORPUS, PROJECT_ROOT
 
 GOOD = {
     "id": "q1",

@@ -21,9 +21,10 @@ from llmops.evaluation.scoring import (
 from llmops.prompts.registry import register, resolve
 from llmops.prompts.specs import load_prompt_files
 from resources.llm import LLMClient
-from tests import rule_judge
-from tests.conftest import PROJECT_ROOT, materialize_index
-from tests.llm_server import ScriptedLLMServer
+from tests.support import rule_judge
+from tests.support.files import PROJECT_ROOT
+from tests.support.indexing import materialize_index
+from tests.support.llm_server import ScriptedLLMServer
 
 pytestmark = pytest.mark.slow
 

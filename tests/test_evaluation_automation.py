@@ -10,13 +10,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from llmops.prompts.registry import CANDIDATE, PRODUCTION, promote, register
-from llmops.prompts.specs import load_prompt_files
+from llmops.prompts.registry import CANDIDATE, PRODUCTION, promote
 from llmops.storage.metadata.client import MetadataClient
 from pipelines.definitions import defs
 from pipelines.schedules import nightly_evaluation
 from pipelines.sensors import evaluate_after_reindex, evaluate_new_candidate, production_keys
-from tests.test_prompts import VALID
+from tests.support.records import VALID, register_prompts
 
 NIGHT = datetime(2026, 11, 28, 2, tzinfo=UTC)
 CONCISE = VALID.replace("name: answer", "name: answer-concise").replace(
@@ -33,18 +32,10 @@ def meta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MetadataClient:
     return MetadataClient(url=url)
 
 
-def _register(folder: Path, meta: MetadataClient, files: dict[str, str]) -> dict[str, str]:
-    """Write `files` into `folder`, register them; returns name -> version of every added one."""
-    folder.mkdir(exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return {v.name: v.version for v in register(load_prompt_files(folder), meta)}
-
-
 @pytest.fixture
 def two_prompts(tmp_path: Path, meta: MetadataClient) -> dict[str, str]:
     """Two prompts registered once each, so both versions are production; name -> version."""
-    versions = _register(
+    versions = register_prompts(
         tmp_path / "prompts", meta, {"answer.yaml": VALID, "concise.yaml": CONCISE}
     )
     assert set(versions) == {"answer", "answer-concise"}
@@ -59,7 +50,7 @@ def _production(versions: dict[str, str]) -> list[str]:
 def _add_candidate(tmp_path: Path, meta: MetadataClient) -> str:
     """Register a second content of `answer`; returns its version (labelled candidate)."""
     edited = VALID.replace("handbook only.", "handbook only!")
-    added = _register(tmp_path / "prompts", meta, {"answer.yaml": edited})
+    added = register_prompts(tmp_path / "prompts", meta, {"answer.yaml": edited})
     assert list(added) == ["answer"]
     assert meta.prompts.label("answer", CANDIDATE) == added["answer"]
     return added["answer"]

@@ -18,7 +18,7 @@ from llmops.evaluation.feedback import (
 )
 from llmops.storage.metadata.records import QueryRecord, RetrievedChunk
 from pipelines.definitions import defs
-from tests.conftest import write_docs
+from tests.support.files import write_docs
 
 
 def _query(metadata, question: str, sources: tuple[str, ...] = ("leave.md",)) -> QueryRecord:

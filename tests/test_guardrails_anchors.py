@@ -35,7 +35,8 @@ from llmops.guardrails.pipeline import Guardrails
 from llmops.storage.metadata.records import QueryRecord
 from resources.metadata_store import MetadataStore
 from resources.vector_store import VectorStore
-from tests.conftest import materialize_index, write_docs
+from tests.support.files import write_docs
+from tests.support.indexing import materialize_index
 
 TECH_DOCS = {
     "concurrency.md": "# Concurrency\n\n## Threads\n\nTern runs each `Thread` object on its own "

@@ -18,8 +18,9 @@ from llmops.markdown import md_text
 from llmops.prompts.registry import register, resolve
 from llmops.prompts.specs import load_prompt_files
 from resources.llm import LLMClient
-from tests.conftest import materialize_index, write_docs
-from tests.llm_server import ScriptedLLMServer, ok
+from tests.support.files import write_docs
+from tests.support.indexing import materialize_index
+from tests.support.llm_server import ScriptedLLMServer, ok
 
 pytestmark = pytest.mark.slow
 

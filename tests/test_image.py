@@ -19,7 +19,7 @@ from dockerfile_parse import DockerfileParser
 
 from llmops.config import Settings
 from resources.onnx_embedder import cache_dir
-from tests.conftest import PROJECT_ROOT
+from tests.support.files import PROJECT_ROOT
 
 DOCKERFILE = PROJECT_ROOT / "deploy" / "Dockerfile"
 

@@ -9,7 +9,7 @@ from llmops.knowledge.chunking import ChunkerSettings, chunk_documents
 from llmops.knowledge.documents import scan_documents
 from resources.embedder import Embedder
 from resources.vector_store import VectorStore
-from tests.conftest import materialize_index
+from tests.support.indexing import materialize_index
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.llm_server import ScriptedLLMServer, ok
+from tests.support.llm_server import ScriptedLLMServer, ok
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,9 @@ from llmops.evaluation.judge import Judge, JudgeInput, calibrate
 from llmops.evaluation.judge_model import JudgeOutputError, JudgeSettings, parse_reply
 from llmops.evaluation.ragas_adapters import MeteredJudgeLLM
 from resources.llm import LLMClient
-from tests import rule_judge
-from tests.conftest import PROJECT_ROOT
-from tests.llm_server import ScriptedLLMServer, ok
+from tests.support import rule_judge
+from tests.support.files import PROJECT_ROOT
+from tests.support.llm_server import ScriptedLLMServer, ok
 
 CONTEXT = "Every employee gets 27 days of annual leave a year, plus public holidays."
 CALIBRATION = load_calibration_set(PROJECT_ROOT / "evalsets" / "judge_calibration.jsonl")

@@ -16,7 +16,7 @@ from resources.llm import (
     approximate_tokens,
     find_gguf,
 )
-from tests.llm_server import ScriptedLLMServer, error, ok
+from tests.support.llm_server import ScriptedLLMServer, error, ok
 
 QUESTION = [
     {"role": "system", "content": "Answer in one word."},

@@ -22,7 +22,7 @@ from llmops.monitoring.check import DriftCheck
 from llmops.monitoring.drift import EmergingTopic
 from llmops.monitoring.windows import DriftSettings
 from resources.metadata_store import MetadataStore
-from tests.conftest import query_record
+from tests.support.records import query_record
 
 GFM = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 DAY = date(2026, 11, 20)

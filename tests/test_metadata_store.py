@@ -5,7 +5,6 @@ Without a server the PostgreSQL cases are skipped, except under `CI=true`, where
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,8 +19,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from llmops.storage.metadata.client import MetadataClient
 from llmops.storage.metadata.engine import VERSION_TABLE, alembic_config
@@ -35,9 +32,10 @@ from llmops.storage.metadata.records import (
     UsageRecord,
 )
 from llmops.storage.metadata.rows import Base, PromptVersionRow
-from tests.conftest import PROJECT_ROOT
+from tests.support.files import PROJECT_ROOT
+from tests.support.pg import PG_URL
+from tests.support.store import at_unknown_revision, legacy_install
 
-PG_URL = os.environ.get("LLMOPS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = {
     "prompt_versions",
     "prompt_labels",
@@ -56,24 +54,6 @@ TABLES = {
     "rate_limit_hits",
 }
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-@pytest.fixture(scope="session")
-def pg_admin():
-    """An engine on the test PostgreSQL server, or a skip (a failure under CI) saying why not."""
-    engine = MetadataClient(url=PG_URL).engine  # the store's choice of driver
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        engine.dispose()
-        where = make_url(PG_URL).render_as_string(hide_password=True)
-        reason = f"PostgreSQL at {where} does not answer: {' '.join(str(exc.orig).split())}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -518,22 +498,6 @@ def test_a_refused_reservation_holds_nothing(store):
     assert store.usage.reservations() == []
 
 
-def legacy_install(store: MetadataClient, *foreign: str) -> None:
-    """The layout before llmops had its own version table: its revision (0008, the last one
-    of that time) in `alembic_version`, next to `foreign` revisions (Dagster's, say)."""
-    config = alembic_config()
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0008")
-        connection.execute(text(f"DROP TABLE {VERSION_TABLE}"))
-        legacy = MigrationContext.configure(connection)  # Alembic's default version table
-        legacy.stamp(ScriptDirectory.from_config(config), "0008")
-        for revision in foreign:
-            connection.execute(
-                text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": revision}
-            )
-
-
 @pytest.mark.parametrize("foreign", [(), ("29b539ebc72a",)], ids=["alone", "next-to-dagster"])
 def test_an_install_with_the_revision_in_alembic_version_moves_it(store, foreign):
     legacy_install(store, *foreign)
@@ -548,16 +512,6 @@ def test_an_install_with_the_revision_in_alembic_version_moves_it(store, foreign
             assert theirs == [foreign]  # Dagster's history is left as it was
     if not foreign:
         assert "alembic_version" not in tables  # it held only ours
-
-
-def at_unknown_revision(store: MetadataClient) -> None:
-    """Migrated to head, then marked at a revision this llmops does not know (as a newer llmops
-    would leave it), without `store` or this process noting the migration."""
-    config = alembic_config()
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff'"))
 
 
 def test_a_migration_failure_is_one_line_naming_the_database(store):

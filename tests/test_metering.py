@@ -21,9 +21,9 @@ from llmops.costs.pricing import cost
 from llmops.entrypoints.access import mint
 from llmops.storage.metadata.client import MetadataClient
 from resources.llm import LLMClient, LLMRequestError
-from tests.conftest import PROJECT_ROOT
-from tests.llm_server import ScriptedLLMServer, error, ok
-from tests.pg import fresh_database
+from tests.support.files import PROJECT_ROOT
+from tests.support.llm_server import ScriptedLLMServer, error, ok
+from tests.support.pg import fresh_database
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "How many days of annual leave do I get?"}]

@@ -11,7 +11,7 @@ from llmops.knowledge.indexing import sync_index
 from resources import onnx_embedder
 from resources.embedder import Embedder, _model_path
 from resources.vector_store import table_name
-from tests.conftest import CORPUS
+from tests.support.files import CORPUS
 
 pytestmark = pytest.mark.slow
 

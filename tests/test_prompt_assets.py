@@ -8,7 +8,7 @@ import pytest
 from assets.prompts import prompt_versions
 from pipelines.sensors import new_prompt_version
 from resources.metadata_store import MetadataStore
-from tests.test_prompts import VALID
+from tests.support.records import VALID
 
 
 @pytest.fixture

@@ -6,19 +6,8 @@ import pytest
 
 from llmops.errors import InputError
 from llmops.prompts.specs import load_prompt_files, parse_prompt, prompt_diff
-from tests.conftest import PROJECT_ROOT
-
-VALID = """name: answer
-description: Answer from the handbook.
-template:
-  system: You answer from the handbook only.
-  user: |
-    {context}
-    Question: {question}
-model:
-  temperature: 0.0
-  max_output_tokens: 100
-"""
+from tests.support.files import PROJECT_ROOT
+from tests.support.records import VALID
 
 
 def test_shipped_prompts_are_valid_and_distinct():

@@ -10,8 +10,9 @@ from llmops.costs.budget import BudgetExceededError, BudgetLimits
 from llmops.prompts.registry import promote, register, resolve, rollback
 from llmops.prompts.specs import load_prompt_files
 from resources.llm import LLMClient
-from tests.conftest import PROJECT_ROOT, materialize_index
-from tests.llm_server import ScriptedLLMServer, ok
+from tests.support.files import PROJECT_ROOT
+from tests.support.indexing import materialize_index
+from tests.support.llm_server import ScriptedLLMServer, ok
 
 pytestmark = pytest.mark.slow
 

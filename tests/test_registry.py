@@ -7,7 +7,7 @@ import pytest
 from llmops.errors import InputError
 from llmops.prompts.registry import CANDIDATE, PRODUCTION, promote, register, resolve, rollback
 from llmops.prompts.specs import load_prompt_files
-from tests.test_prompts import VALID
+from tests.support.records import VALID
 
 
 def _write(folder: Path, text: str) -> list:

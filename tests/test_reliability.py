@@ -19,12 +19,10 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
 from llmops.config import PROJECT_ROOT
 from llmops.costs.budget import BudgetLimits
@@ -37,10 +35,10 @@ from llmops.prompts.specs import load_prompt_files
 from llmops.storage.metadata.client import MetadataClient
 from resources.llm import LLMClient
 from resources.vector_store import VectorStore
-from tests.conftest import materialize_index, write_docs
-from tests.http_servers import InThread, Served
-from tests.llm_server import ScriptedLLMServer, ok
-from tests.test_metadata_store import PG_URL
+from tests.support.files import write_docs
+from tests.support.http_servers import InThread, Served
+from tests.support.indexing import materialize_index
+from tests.support.llm_server import ScriptedLLMServer, ok
 
 pytestmark = pytest.mark.slow
 
@@ -56,26 +54,6 @@ QUESTIONS = [
     "How fast must I report a lost laptop?",
     "Who won the 1998 world cup?",  # below the similarity floor: no LLM call
 ]
-
-
-@pytest.fixture
-def pg_database():
-    """A fresh database on the test server, dropped afterwards; its URL."""
-    admin = MetadataClient(url=PG_URL).engine.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"no PostgreSQL server at {PG_URL}: {exc}")
-        pytest.skip(f"no PostgreSQL server at {PG_URL}")
-    name = f"llmops_rel_{uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from llmops.entrypoints.access import mint
 from llmops.entrypoints.service import Clients, create_app
 from llmops.retrieval.contexts import load_context_files
-from tests.conftest import PROJECT_ROOT, write_docs
-from tests.llm_server import ScriptedLLMServer, ok
-from tests.test_cli import llmops
-from tests.test_service import wait_ready
+from tests.support.cli import llmops
+from tests.support.files import PROJECT_ROOT, write_docs
+from tests.support.llm_server import ScriptedLLMServer, ok
+from tests.support.service import wait_ready
 
 QUESTION = "How many days of annual leave do I get?"
 # Both use the default chunking (the main table); `spread` lets one document place one chunk.

@@ -14,7 +14,8 @@ from llmops.knowledge.documents import manifest_digest, scan_documents
 from llmops.retrieval.contexts import RetrievalSpec
 from llmops.retrieval.search import retrieve
 from llmops.safepaths import OutsideFolderError, inside, read_inside
-from tests.conftest import local_install, materialize_index
+from tests.support.files import local_install
+from tests.support.indexing import materialize_index
 
 SECRET = "The production deploy token is zebra-quartz-5517, do not share it."
 

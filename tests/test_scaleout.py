@@ -16,10 +16,10 @@ import dagster as dg
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT, write_docs
-from tests.llm_server import ScriptedLLMServer, ok
-from tests.pg import fresh_database, pg_connect
-from tests.test_cli import llmops
+from tests.support.cli import llmops
+from tests.support.files import PROJECT_ROOT, write_docs
+from tests.support.llm_server import ScriptedLLMServer, ok
+from tests.support.pg import fresh_database, pg_connect
 
 DEPLOY_DAGSTER_YAML = PROJECT_ROOT / "deploy" / "dagster.yaml"
 BUCKET = "llmops-test"

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from pipelines.sensors import documents_changed
-from tests.conftest import write_docs
+from tests.support.files import write_docs
 
 
 def _tick(cursor: str | None):

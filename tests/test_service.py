@@ -10,85 +10,28 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from llmops.config import PROJECT_ROOT
-from llmops.costs.budget import BudgetLimits
 from llmops.entrypoints import payloads
 from llmops.entrypoints.access import digest, mint
 from llmops.entrypoints.service import OPENAPI_PATH, Clients, create_app
-from llmops.guardrails.config import load_guardrails_config
-from llmops.guardrails.pipeline import Guardrails
-from llmops.prompts.registry import register
-from llmops.prompts.specs import load_prompt_files
 from llmops.storage.metadata.client import MetadataClient
-from resources.llm import LLMClient
 from resources.vector_store import VectorStore
-from tests.http_servers import Served
-from tests.llm_server import ScriptedLLMServer, ok
-from tests.test_cli_ask import ASK_FIELDS
+from tests.support import cli
+from tests.support.cli import ASK_FIELDS
+from tests.support.http_servers import Served
+from tests.support.service import wait_ready
 
 pytestmark = pytest.mark.slow
 
-DOCS = {
-    "leave.md": "# Leave\n\n## Annual leave\n\nEveryone gets 27 days of annual leave.\n",
-    "expenses.md": "# Expenses\n\nReceipts are required for anything over £25.\n",
-    "security.md": "# Security\n\nReport a lost laptop within one hour.\n",
-}
-
-
-def _reply(body: dict):
-    question = body["messages"][-1]["content"]
-    return ok("27 days [leave.md]", delay_s=3.0 if "slowly" in question else 0.0)
-
-
-@pytest.fixture(scope="module")
-def llm_server():
-    with ScriptedLLMServer(responder=_reply) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def root(service_index) -> Path:
-    """DOCS indexed into `lancedb/` under this folder, once for every service test module
-    (they only read it)."""
-    return service_index
-
-
-@pytest.fixture(scope="module")
-def clients(root, embedder, llm_server, tmp_path_factory) -> Clients:
-    """The clients of one module, with a metadata store of its own (no keys yet)."""
-    database = tmp_path_factory.mktemp("service-db") / "llmops.db"
-    metadata = MetadataClient(url=f"sqlite:///{database}")
-    register(load_prompt_files(PROJECT_ROOT / "prompts"), metadata)
-    vectors = VectorStore(uri=str(root / "lancedb"))
-    llm = LLMClient(
-        base_url=llm_server.base_url, api_key="k", model="gpt-4o-mini", retry_base_s=0.01
-    )
-    limits = BudgetLimits(max_input_tokens=2048, max_output_tokens=100)
-    guardrails = Guardrails(load_guardrails_config(), embedder, vectors)
-    return Clients(embedder, vectors, llm, limits, metadata, guardrails)
-
-
 NO_KEY = {"Authorization": ""}  # overrides the client's default header: no key is sent
-
-
-def wait_ready(client: TestClient, timeout_s: float = 120) -> None:
-    """Poll /readyz while the models load in the background (503 meanwhile)."""
-    deadline = time.monotonic() + timeout_s
-    while (response := client.get("/readyz")).status_code == 503:
-        assert "starting" in response.json()["detail"], response.text
-        assert time.monotonic() < deadline, "the models did not load"
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -228,22 +171,11 @@ def test_metrics_count_requests_tokens_cost_and_verdicts_for_admins_only(client,
     assert "llmops_guardrail_verdicts_total{" in text
 
 
-def test_keys_through_the_cli_gate_the_service(client, clients, root):
-    env = {
-        **os.environ,
-        "LLMOPS_HOME": str(root / "home"),
-        "LLMOPS_DATABASE_URL": clients.store.url,
-    }
+def test_keys_through_the_cli_gate_the_service(client, clients, root, monkeypatch):
+    monkeypatch.setenv("LLMOPS_DATABASE_URL", clients.store.url)
 
     def llmops(*args: str, exit_code: int = 0) -> dict:
-        result = subprocess.run(
-            [sys.executable, "-m", "llmops.entrypoints.cli", "keys", *args, "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        result = cli.llmops("keys", *args, "--json", home=root / "home")
         assert result.returncode == exit_code, result.stderr
         return json.loads(result.stdout)
 

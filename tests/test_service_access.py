@@ -9,8 +9,7 @@ import pytest
 
 from llmops.entrypoints.access import mint
 from llmops.entrypoints.service import INSECURE_OPEN_WARNING, ServiceOptions, create_app
-from tests.http_servers import InThread
-from tests.test_service import clients, llm_server, root  # noqa: F401 — the indexed fixtures
+from tests.support.http_servers import InThread
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +33,7 @@ def v1_routes(url: str) -> list[tuple[str, str]]:
     ]
 
 
-def test_a_fresh_service_without_keys_answers_401_on_every_v1_route(clients, caplog):  # noqa: F811
+def test_a_fresh_service_without_keys_answers_401_on_every_v1_route(clients, caplog):
     assert not any(key.active for key in clients.store.api_keys.find())  # a fresh deploy
     logged = caplog.at_level(logging.INFO, logger="llmops.service")
     with logged, InThread(create_app(clients)) as url:
@@ -56,7 +55,7 @@ def test_a_fresh_service_without_keys_answers_401_on_every_v1_route(clients, cap
 
 
 def test_insecure_open_serves_anonymous_callers_with_a_warning_never_as_admins(
-    clients,  # noqa: F811
+    clients,
     caplog,
 ):
     admin_key, admin_secret = mint("operator", admin=True)

@@ -15,9 +15,9 @@ from llmops.entrypoints.cli import main
 from llmops.entrypoints.service import Clients, create_app
 from llmops.retrieval.contexts import load_context_files
 from llmops.storage.metadata.client import MetadataClient
-from tests.conftest import write_docs
-from tests.http_servers import InThread
-from tests.llm_server import ScriptedLLMServer, ok
+from tests.support.files import write_docs
+from tests.support.http_servers import InThread
+from tests.support.llm_server import ScriptedLLMServer, ok
 
 pytestmark = pytest.mark.slow
 

@@ -27,11 +27,9 @@ from llmops.prompts.registry import register
 from llmops.prompts.specs import load_prompt_files
 from llmops.storage.metadata.client import MetadataClient
 from resources.llm import LLMClient
-from tests.http_servers import InThread, Served, free_port
-from tests.llm_server import ScriptedLLMServer, ok
-from tests.test_metadata_store import PG_URL, pg_admin  # noqa: F401 — the server, or a skip
-from tests.test_reliability import pg_database  # noqa: F401 — a fresh database
-from tests.test_service import clients, llm_server, root  # noqa: F401 — the indexed fixtures
+from tests.support.http_servers import InThread, Served, free_port
+from tests.support.llm_server import ScriptedLLMServer, ok
+from tests.support.pg import PG_URL
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +55,8 @@ def _connections(database_url: str, allowed: bool) -> None:
 
 
 def test_a_5xx_says_only_a_request_id_and_the_log_has_the_details(
-    root,  # noqa: F811
-    pg_database,  # noqa: F811
+    root,
+    pg_database,
     tmp_path,
 ):
     store = MetadataClient(url=pg_database)
@@ -110,7 +108,7 @@ def test_a_5xx_says_only_a_request_id_and_the_log_has_the_details(
         assert detail in " ".join(logged), logged
 
 
-def test_an_unexpected_error_is_a_500_naming_only_its_request_id(clients, caplog):  # noqa: F811
+def test_an_unexpected_error_is_a_500_naming_only_its_request_id(clients, caplog):
     app = create_app(clients)
 
     @app.get("/v1/crash")
@@ -130,7 +128,7 @@ def test_an_unexpected_error_is_a_500_naming_only_its_request_id(clients, caplog
 
 
 def test_a_request_while_the_models_load_gets_an_immediate_503_with_retry_after(
-    clients,  # noqa: F811
+    clients,
 ):
     release = threading.Event()
 
@@ -157,8 +155,8 @@ def test_a_request_while_the_models_load_gets_an_immediate_503_with_retry_after(
 
 
 def test_loading_is_retried_until_the_store_is_up_and_healthz_fails_meanwhile(
-    clients,  # noqa: F811
-    pg_admin,  # noqa: F811
+    clients,
+    pg_admin,
     caplog,
 ):
     name = f"llmops_late_{uuid4().hex[:12]}"
@@ -199,7 +197,7 @@ def test_loading_is_retried_until_the_store_is_up_and_healthz_fails_meanwhile(
     assert name in retries[0].getMessage()  # the cause is in the log, on one line
 
 
-def test_llm_calls_wait_for_a_slot_and_the_probes_answer_meanwhile(clients):  # noqa: F811
+def test_llm_calls_wait_for_a_slot_and_the_probes_answer_meanwhile(clients):
     delay_s, slots, asks = 1.0, 2, 6
     with ScriptedLLMServer(responder=lambda _: ok("27 days", delay_s=delay_s)) as slow:
         llm = LLMClient(base_url=slow.base_url, api_key="k", model="gpt-4o-mini")

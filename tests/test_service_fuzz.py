@@ -11,8 +11,7 @@ from schemathesis.checks import not_a_server_error
 
 from llmops.entrypoints.access import mint
 from llmops.entrypoints.service import OPENAPI_PATH, create_app
-from tests.http_servers import InThread
-from tests.test_service import clients, llm_server, root  # noqa: F401 — the indexed fixtures
+from tests.support.http_servers import InThread
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +19,7 @@ schema = schemathesis.openapi.from_path(OPENAPI_PATH)
 
 
 @pytest.fixture(scope="module")
-def service(clients):  # noqa: F811
+def service(clients):
     """The service on uvicorn on a free loopback port, models loaded, and an admin key."""
     key, secret = mint("fuzzer", admin=True, rate_limit_per_minute=1_000_000)
     clients.store.api_keys.add(key)

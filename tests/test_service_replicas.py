@@ -24,10 +24,11 @@ from llmops.prompts.registry import register
 from llmops.prompts.specs import load_prompt_files
 from llmops.storage.metadata.client import MetadataClient
 from resources.vector_store import VectorStore
-from tests.conftest import materialize_index, write_docs
-from tests.http_servers import Served
-from tests.llm_server import ScriptedLLMServer, ok
-from tests.pg import fresh_database
+from tests.support.files import write_docs
+from tests.support.http_servers import Served
+from tests.support.indexing import materialize_index
+from tests.support.llm_server import ScriptedLLMServer, ok
+from tests.support.pg import fresh_database
 
 pytestmark = pytest.mark.slow
 

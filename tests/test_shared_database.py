@@ -22,11 +22,11 @@ from llmops.storage.metadata.engine import VERSION_TABLE, alembic_config
 from pipelines.jobs import register_prompts_job
 from pipelines.sensors import new_prompt_version
 from resources.metadata_store import MetadataStore
-from tests.conftest import PROJECT_ROOT, write_docs
-from tests.llm_server import ScriptedLLMServer, ok
-from tests.pg import fresh_database
-from tests.test_cli import llmops
-from tests.test_metadata_store import legacy_install
+from tests.support.cli import llmops
+from tests.support.files import PROJECT_ROOT, write_docs
+from tests.support.llm_server import ScriptedLLMServer, ok
+from tests.support.pg import fresh_database
+from tests.support.store import legacy_install
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from llmops.prompts.specs import parse_prompt
 from llmops.prompts.templating import Passage, marker_for, render_messages
-from tests.conftest import PROJECT_ROOT
+from tests.support.files import PROJECT_ROOT
 
 SPEC = parse_prompt((PROJECT_ROOT / "prompts" / "answer.yaml").read_text(), Path("answer.yaml"))
 

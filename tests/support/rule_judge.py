@@ -12,7 +12,7 @@ import json
 import re
 
 from llmops.answering.checks import abstained, groundedness
-from tests.llm_server import Reply, ok
+from tests.support.llm_server import Reply, ok
 
 IGNORE_CONTEXT = "general knowledge"
 GENERIC = "Please ask your manager; policies like this usually vary by team and country."
