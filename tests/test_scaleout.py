@@ -7,6 +7,7 @@ own database and drops it. Without a server the test is skipped, except under `C
 """
 
 import json
+import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -184,8 +185,16 @@ def test_service_deployment_probes_and_command():
     assert service["spec"]["selector"] == selector
 
 
-def test_dockerfile_installs_torch_cpu_first_and_serves_the_code_location():
-    lines = (DEPLOY / "Dockerfile").read_text().splitlines()
-    runs = [line for line in lines if line.startswith("RUN pip install")]
-    assert "torch==2.13.0" in runs[0]
-    assert "pipelines.definitions" in lines[-1]
+def test_dockerfile_installs_the_locked_torch_cpu_build_and_serves_the_code_location():
+    lock = (PROJECT_ROOT / "requirements.lock").read_text()
+    assert re.search(r"^torch==[\d.]+\+cpu ", lock, re.MULTILINE), (
+        "the lock must pin torch's CPU build"
+    )
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert 'ARG TORCH_WHEELS="https://download.pytorch.org/whl/cpu/' in dockerfile
+    install = next(
+        run for run in dockerfile.split("\nRUN ")[1:] if "--extra deploy" in run
+    )  # the runtime dependencies, at the lock's versions, torch from the CPU wheels
+    assert '--find-links "${TORCH_WHEELS}"' in install
+    assert "-c requirements.lock" in install
+    assert "pipelines.definitions" in dockerfile.splitlines()[-1]
