@@ -115,20 +115,23 @@ def test_the_base_install_ingests_searches_and_asks_and_names_a_missing_extra(
     )
     shutil.copytree(ROOT / "prompts", work / "prompts")
     shutil.copytree(ROOT / "contexts", work / "contexts")
-    # checks that need no extra; the shipped file's PII and profanity checks need `guardrails`
-    (work / "guardrails.yaml").write_text(
-        "input:\n  - check: injection_rules\n    action: block\n", encoding="utf-8"
-    )
     python = bin_dir / "python"
     missing = run([python, "-c", "import fastapi"], work)
     assert missing.returncode != 0, "the base install must not bring the serve extra"
 
-    env = user_env(
-        tmp_path / "home",
-        LLMOPS_DOCS_DIR=str(work / "docs"),
-        LLMOPS_GUARDRAILS=str(work / "guardrails.yaml"),
-    )
+    # guardrails.yaml, prompts/ and contexts/ are found in the working directory
+    env = user_env(tmp_path / "home", LLMOPS_DOCS_DIR=str(work / "docs"))
     llmops = bin_dir / "llmops"
+    unguarded = run([llmops, "ingest"], work, env)
+    assert unguarded.returncode == 1
+    line = unguarded.stderr.strip().splitlines()[-1]  # after the failed step's Dagster log
+    assert line.startswith("llmops: error: reindex run")
+    assert "InputError: guardrails configuration" in line
+    assert "LLMOPS_GUARDRAILS" in line
+    # checks that need no extra; the shipped file's PII and profanity checks need `guardrails`
+    (work / "guardrails.yaml").write_text(
+        "input:\n  - check: injection_rules\n    action: block\n", encoding="utf-8"
+    )
     ingest = checked([llmops, "ingest", "--json"], work, env)
     assert json.loads(ingest.stdout)["chunks"] > 0, ingest.stdout
 

@@ -1,7 +1,8 @@
 """`guardrails.yaml`: which checks run on the input, on the output and on chunks at ingest, in
 order, each with its action (`redact`, `block`, `flag`) and thresholds.
 
-`LLMOPS_GUARDRAILS` names the file; the default is the project's `guardrails.yaml`.
+`LLMOPS_GUARDRAILS` names the file; the default is `guardrails.yaml` in the working directory
+(where `prompts/` and `contexts/` are looked for too), else this checkout's.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ class GuardrailsConfig(BaseModel):
 
 
 def guardrails_path() -> Path:
-    return Path(os.environ.get("LLMOPS_GUARDRAILS") or PROJECT_ROOT / "guardrails.yaml")
+    if named := os.environ.get("LLMOPS_GUARDRAILS"):
+        return Path(named)
+    local = Path("guardrails.yaml").resolve()
+    return local if local.is_file() else PROJECT_ROOT / "guardrails.yaml"
 
 
 def load_guardrails_config(path: Path | None = None) -> GuardrailsConfig:
@@ -52,6 +56,11 @@ def load_guardrails_config(path: Path | None = None) -> GuardrailsConfig:
     path = path or guardrails_path()
     try:
         source = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(
+            f"guardrails configuration {path}: cannot read: {exc.strerror}; set "
+            "LLMOPS_GUARDRAILS, or put a guardrails.yaml in the working directory"
+        ) from exc
     except OSError as exc:
         raise InputError(f"guardrails configuration {path}: cannot read: {exc.strerror}") from exc
     return parse_yaml(source, path, GuardrailsConfig, "a guardrails configuration")

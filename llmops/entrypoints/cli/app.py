@@ -96,11 +96,18 @@ def execute_job(
     ):
         return result
     if not result.success:
-        failures = [e.message.strip().splitlines()[-1] for e in errors]
+        failures = [_innermost(e).message.strip().splitlines()[-1] for e in errors]
         raise RunFailedError(
             f"{name} run {result.run_id} failed: {'; '.join(failures) or 'see the Dagster UI'}"
         )
     return result
+
+
+def _innermost(error):
+    """The error the step's own code raised, not Dagster's wrappers around it."""
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    return error
 
 
 def _dagster_level() -> str:
