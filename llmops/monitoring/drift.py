@@ -29,6 +29,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,7 @@ EVIDENTLY_MISSING = (
 )
 
 
+@cache
 def evidently_installed() -> bool:
     """Whether the `drift-reports` extra is there: the verdict is ours either way, evidently's
     scores and report only sit beside it."""
